@@ -1,0 +1,101 @@
+# Shared helpers for the bash integration tests. Source it; it expects $1 =
+# the build dir and CRIEUR_PG_ENV from ctest.
+set -euo pipefail
+BUILD=${BUILD:-$1}
+SRC=${CRIEUR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN_BROKER=$BUILD/broker/crieur-broker
+BIN_PUBLISHER=$BUILD/workers/publisher/crieur-publisher
+BIN_SANDBOX=$BUILD/sandbox/crieur-sandbox
+BIN_CTL=$BUILD/ctl/crieurctl
+T_NAME=${T_NAME:-$(basename "$0" .sh)}
+T_DIR=$(mktemp -d "/tmp/crieur-$T_NAME.XXXXXX")
+T_PIDS=()
+T_PASS=0
+T_FAIL=0
+
+t_cleanup() {
+    local rc=$?
+    for p in "${T_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    sleep 0.3
+    for p in "${T_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    if [ -n "${T_DB:-}" ] && [ -n "${T_ADMIN_URL:-}" ]; then
+        psql "$T_ADMIN_URL" -XqAc "drop database if exists $T_DB with (force)" >/dev/null 2>&1 || true
+    fi
+    if [ "$rc" != 0 ] || [ "$T_FAIL" != 0 ]; then
+        echo "--- logs of $T_NAME in $T_DIR ---"
+        for f in "$T_DIR"/*.log; do [ -f "$f" ] && { echo "== $f (last 40 lines)"; tail -40 "$f"; }; done
+    else
+        rm -rf "$T_DIR"
+    fi
+}
+trap t_cleanup EXIT
+
+# A fresh database for this test, migrated. Sets CRIEUR_DATABASE_URL.
+t_db() {
+    local base
+    base=$(cat "$CRIEUR_PG_ENV")
+    T_ADMIN_URL="$base dbname=postgres"
+    T_DB="t_$(echo "$T_NAME" | tr -c 'a-z0-9\n' '_')_$$"
+    psql "$T_ADMIN_URL" -XqAc "create database $T_DB" >/dev/null
+    export CRIEUR_DATABASE_URL="$base dbname=$T_DB"
+    "$BIN_CTL" migrate >"$T_DIR/migrate.log" 2>&1 || { cat "$T_DIR/migrate.log"; exit 1; }
+}
+
+sql() { psql "$CRIEUR_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Starts the sandbox on a free port; sets SANDBOX (base URL).
+t_sandbox() {
+    "$BIN_SANDBOX" --listen 127.0.0.1:0 --port-file "$T_DIR/sandbox.port" "$@" >"$T_DIR/sandbox.log" 2>&1 &
+    T_PIDS+=($!)
+    for _ in $(seq 1 100); do [ -s "$T_DIR/sandbox.port" ] && break; sleep 0.05; done
+    SANDBOX="http://127.0.0.1:$(cat "$T_DIR/sandbox.port")"
+}
+
+t_free_port() {
+    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# Starts a broker on a free port; sets BROKER_EP. Extra args pass through.
+t_broker() {
+    local name=${BROKER_NAME:-broker}
+    local port
+    port=$(t_free_port)
+    BROKER_EP="tcp://127.0.0.1:$port"
+    "$BIN_BROKER" --bind "$BROKER_EP" --broker-id "$name-$$" "$@" >"$T_DIR/$name.log" 2>&1 &
+    T_PIDS+=($!)
+    LAST_PID=$!
+}
+
+t_publisher() {
+    local name=$1; shift
+    "$BIN_PUBLISHER" --broker "$BROKER_EP" --worker-id "$name-$$" "$@" >"$T_DIR/$name.log" 2>&1 &
+    T_PIDS+=($!)
+    LAST_PID=$!
+}
+
+# wait_for "description" TIMEOUT_S command...: polls until the command succeeds.
+wait_for() {
+    local what=$1 limit=$2; shift 2
+    local end=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $end ]; then echo "timed out after ${limit}s waiting for: $what"; return 1; fi
+        sleep 0.2
+    done
+}
+
+check() {
+    local what=$1; shift
+    if "$@"; then T_PASS=$((T_PASS + 1)); echo "ok - $what";
+    else T_FAIL=$((T_FAIL + 1)); echo "FAIL - $what"; fi
+}
+
+# eq "what" expected actual
+eq() {
+    if [ "$2" == "$3" ]; then T_PASS=$((T_PASS + 1)); echo "ok - $1";
+    else T_FAIL=$((T_FAIL + 1)); echo "FAIL - $1: expected '$2', got '$3'"; fi
+}
+
+t_done() {
+    echo "$T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" = 0 ]
+}
