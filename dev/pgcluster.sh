@@ -17,6 +17,22 @@ dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|url DIR [PORT]" >&2; exit 2; }
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# As root, the server runs as an unprivileged user that must reach the
+# folder; when a parent folder is private (a home directory), the cluster
+# lives under /var/tmp instead and DIR/location says where.
+if [ -f "$dir/location" ]; then
+    dir=$(cat "$dir/location")
+    mkdir -p "$dir"
+elif [ "$(id -u)" = 0 ] && [ "$cmd" = start ]; then
+    u=postgres; id -u postgres >/dev/null 2>&1 || u=nobody
+    if ! runuser -u "$u" -- test -x "$dir" 2>/dev/null; then
+        alt=/var/tmp/crieur-pg-$(echo "$dir" | md5sum | cut -c1-12)
+        echo "pgcluster: $u cannot reach $dir (a parent folder is private); the cluster lives in $alt" >&2
+        echo "$alt" > "$dir/location"
+        dir=$alt
+        mkdir -p "$dir"
+    fi
+fi
 
 pgbin=""
 for v in 17 16 15; do
@@ -53,10 +69,6 @@ start)
     if [ "$(id -u)" = 0 ]; then
         owner=postgres; id -u postgres >/dev/null 2>&1 || owner=nobody
         chown "$owner" "$dir"
-        if ! runuser -u "$owner" -- test -x "$dir"; then
-            echo "pgcluster: user $owner cannot reach $dir (a parent folder is private); use a data folder under /tmp or /var, or run as a normal user" >&2
-            exit 3
-        fi
     fi
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         as_owner mkdir -p "$dir/data" "$dir/run"

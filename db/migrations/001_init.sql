@@ -115,7 +115,7 @@ CREATE TABLE crieur.attempt (
     finished_at   timestamptz NOT NULL DEFAULT now(),
     outcome       text NOT NULL
                   CHECK (outcome IN ('ok', 'transient', 'rate_limited', 'auth_expired', 'permanent',
-                                     'cancelled', 'indeterminate', 'lost')),
+                                     'cancelled', 'indeterminate', 'lost', 'released')),
     http_status   int,
     error_code    text,
     detail        text,
@@ -412,16 +412,23 @@ END $$;
 -- NULL) with the next due time after the look-ahead window and the counts of
 -- applied and stale (fenced-out) results.
 --
+-- Outcomes: ok, permanent, cancelled end the job; transient and indeterminate
+-- retry with exponential backoff and jitter (at once when the error code is
+-- worker_lost) until max_attempts, then the job is dead and its post failed;
+-- rate_limited waits for the platform's reset without consuming an attempt;
+-- auth_expired parks the job and flags the account; released (a job the
+-- broker claimed but never dispatched) goes back unchanged.
+--
 -- p_results is a JSON array of
 --   {"j":job,"a":attempt,"o":outcome,"h":http,"p":platform id,"u":url,"e":error,
 --    "c":error code,"r":retry at ms,"w":worker,"d":dispatched ms,"s":started ms,"f":finished ms}
 CREATE FUNCTION crieur.broker_cycle(p_owner text, p_results jsonb, p_claim int,
-                                    p_lookahead_ms int, p_lease_ms int, p_maintain boolean,
+                                    p_lookahead_ms int, p_lease_ms int, p_known bigint[],
                                     p_backoff_ms int DEFAULT 2000)
-RETURNS TABLE (job_id bigint, attempt int, kind text, run_at timestamptz, post_id bigint,
+RETURNS TABLE (job_id bigint, attempt int, kind text, run_at_ms bigint, post_id bigint,
                body text, idempotency_key text, link text, media text[], account_id bigint,
                client_id bigint, platform text, handle text, api_base text, token text,
-               next_due timestamptz, applied int, stale int)
+               next_due_ms bigint, applied int, stale int)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_applied int := 0;
@@ -442,6 +449,7 @@ BEGIN
                      WHEN r.o IN ('transient', 'indeterminate') THEN 'retry'
                      WHEN r.o = 'rate_limited' THEN 'defer'
                      WHEN r.o = 'auth_expired' THEN 'auth'
+                     WHEN r.o = 'released' THEN 'release'
                      ELSE 'final'
                    END AS action
             FROM r JOIN crieur.job jb
@@ -464,13 +472,14 @@ BEGIN
                 errors = jb.errors + CASE WHEN f.action = 'retry' THEN 1 ELSE 0 END,
                 last_error = nullif(f.e, ''),
                 run_at = CASE f.action
-                    WHEN 'retry' THEN greatest(
+                    WHEN 'release' THEN jb.run_at
+                    WHEN 'retry' THEN CASE WHEN f.c = 'worker_lost' THEN now() ELSE greatest(
                         now() + make_interval(secs => least(3600.0, (p_backoff_ms / 1000.0) * power(2, jb.errors))
                                                        * (0.5 + random() / 2)),
-                        to_timestamp(nullif(f.r, 0) / 1000.0))
+                        to_timestamp(nullif(f.r, 0) / 1000.0)) END
                     WHEN 'defer' THEN coalesce(to_timestamp(nullif(f.r, 0) / 1000.0), now() + interval '1 minute')
                     ELSE now() + interval '5 minutes' END
-            FROM f WHERE jb.id = f.j AND f.action IN ('retry', 'defer', 'auth')
+            FROM f WHERE jb.id = f.j AND f.action IN ('retry', 'defer', 'auth', 'release')
         ), acc AS (
             UPDATE crieur.account ac SET status = 'auth_failed',
                    status_reason = coalesce(nullif(f.e, ''), 'the platform refused the access token')
@@ -496,9 +505,22 @@ BEGIN
         SELECT count(*) INTO v_applied FROM f;
     END IF;
 
-    IF p_maintain THEN
+    IF p_known IS NOT NULL THEN
+        -- Renew the leases of the jobs this broker holds ...
         UPDATE crieur.job jb SET lease_expires_at = now() + v_lease
-        WHERE jb.state = 'leased' AND jb.lease_owner = p_owner;
+        FROM unnest(p_known) AS k(id)
+        WHERE jb.id = k.id AND jb.state = 'leased' AND jb.lease_owner = p_owner;
+        -- ... and release the ones leased in its name that it does not know
+        -- (a claim whose answer was lost with the connection).
+        WITH orphan AS (
+            UPDATE crieur.job jb SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL
+            WHERE jb.state = 'leased' AND jb.lease_owner = p_owner
+              AND jb.id NOT IN (SELECT unnest(p_known))
+            RETURNING jb.id, jb.attempt, jb.kind, jb.ref_id, jb.account_id)
+        INSERT INTO crieur.attempt (job_id, attempt, kind, ref_id, account_id, broker, outcome, detail)
+        SELECT o.id, o.attempt, o.kind, o.ref_id, o.account_id, p_owner, 'released',
+               'claimed, but the answer was lost with the database connection; never dispatched'
+        FROM orphan o ON CONFLICT DO NOTHING;
         -- Expired leases of any broker: cancelled ones end, others go back to the queue.
         WITH exp AS (
             SELECT jb.id FROM crieur.job jb
@@ -540,19 +562,19 @@ BEGIN
             FROM c WHERE jb.id = c.id
             RETURNING jb.id, jb.attempt, jb.kind, jb.run_at, jb.ref_id, jb.account_id, jb.client_id
         )
-        SELECT u.id, u.attempt, u.kind, u.run_at, p.id, p.body, p.idempotency_key::text, p.link, p.media,
+        SELECT u.id, u.attempt, u.kind, (extract(epoch FROM u.run_at) * 1000)::bigint, p.id, p.body, p.idempotency_key::text, p.link, p.media,
                u.account_id, u.client_id, ac.platform, ac.handle, ac.api_base,
-               convert_from(ac.credentials, 'UTF8'), NULL::timestamptz, NULL::int, NULL::int
+               convert_from(ac.credentials, 'UTF8'), NULL::bigint, NULL::int, NULL::int
         FROM u
         LEFT JOIN crieur.post p ON p.id = u.ref_id AND u.kind = 'publish'
         LEFT JOIN crieur.account ac ON ac.id = u.account_id
         ORDER BY u.run_at, u.id;
     END IF;
 
-    RETURN QUERY SELECT NULL::bigint, NULL::int, NULL::text, NULL::timestamptz, NULL::bigint,
+    RETURN QUERY SELECT NULL::bigint, NULL::int, NULL::text, NULL::bigint, NULL::bigint,
         NULL::text, NULL::text, NULL::text, NULL::text[], NULL::bigint, NULL::bigint, NULL::text,
         NULL::text, NULL::text, NULL::text,
-        (SELECT min(jb.run_at) FROM crieur.job jb
+        (SELECT (extract(epoch FROM min(jb.run_at)) * 1000)::bigint FROM crieur.job jb
           WHERE jb.state = 'scheduled' AND jb.run_at > now() + make_interval(secs => p_lookahead_ms / 1000.0)),
         v_applied, v_total - v_applied;
 END $$;

@@ -1,0 +1,1013 @@
+#include "cr_broker.h"
+
+#include "cr_buf.h"
+#include "cr_db.h"
+#include "cr_jobs.h"
+#include "cr_log.h"
+#include "cr_time.h"
+#include "cr_util.h"
+#include "cr_wire.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define CR_MAX_IDENT 255
+
+struct cr_worker {
+    uint8_t ident[CR_MAX_IDENT];
+    size_t ident_len;
+    char *id;
+    int role;
+    uint32_t capacity;
+    long credit;
+    uint32_t in_flight;
+    char *platforms_json; /* ["mastodon",...] for the worker table */
+    uint32_t pid;
+    char *version;
+    int64_t last_seen; /* monotonic ms */
+    struct cr_worker *next;
+};
+
+typedef struct {
+    uint64_t claimed, dispatched, results, stale, malformed, released, cancelled, workers_lost;
+    uint64_t db_errors, cycles;
+} cr_counters_t;
+
+/* Database setup steps after each (re)connection. */
+enum { SETUP_LISTEN, SETUP_RECOVER, SETUP_DONE };
+
+struct cr_broker {
+    const cr_broker_config_t *cfg;
+    void *zctx;
+    void *router;
+    cr_db_t *db;
+    cr_jobs_t *jobs;
+    cr_worker_t *workers;
+    cr_worker_t *rr;
+    size_t n_workers;
+
+    cr_buf_t results; /* pending result objects, comma separated */
+    size_t n_results;
+    cr_buf_t sending; /* the results of the cycle in flight */
+    size_t n_sending;
+    cr_buf_t known; /* scratch: {id,id,...} of held jobs */
+
+    int setup;
+    int recovered;
+    int claim_wanted;
+    long claim_asked;   /* size of the claim in flight */
+    int cycle_in_flight;
+    int heartbeat_due;
+    int64_t next_due_wall;  /* wall ms when the next scheduled job enters the window, 0 = none */
+    int64_t next_tick;      /* mono */
+    int64_t next_maintain;  /* mono */
+    int64_t next_heartbeat; /* mono */
+    int64_t next_stats;     /* mono */
+    int64_t db_retry_at;    /* mono: after a statement error */
+    int draining;
+    int64_t drain_deadline;
+    char host[256];
+    cr_counters_t c;
+    cr_counters_t c_last;
+};
+
+/* ------------------------------------------------------------------ workers */
+
+static void s_worker_free(cr_worker_t *w)
+{
+    free(w->id);
+    free(w->platforms_json);
+    free(w->version);
+    free(w);
+}
+
+static cr_worker_t *s_worker_find(cr_broker_t *self, const void *ident, size_t len)
+{
+    for (cr_worker_t *w = self->workers; w; w = w->next)
+        if (w->ident_len == len && memcmp(w->ident, ident, len) == 0) return w;
+    return NULL;
+}
+
+/* Buffers one result object for the next cycle. */
+static void s_result_add(cr_broker_t *self, int64_t job, uint32_t attempt, const char *outcome,
+                         int http, const char *pid, const char *url, const char *err,
+                         const char *code, int64_t retry_at, const char *worker,
+                         int64_t dispatched, int64_t started, int64_t finished)
+{
+    cr_buf_t *b = &self->results;
+    if (self->n_results) cr_buf_add(b, ",", 1);
+    cr_buf_printf(b, "{\"j\":%" PRId64 ",\"a\":%u,\"o\":\"%s\"", job, attempt, outcome);
+    if (http) cr_buf_printf(b, ",\"h\":%d", http);
+    if (pid && *pid) { cr_buf_puts(b, ",\"p\":"); cr_buf_json_str(b, pid); }
+    if (url && *url) { cr_buf_puts(b, ",\"u\":"); cr_buf_json_str(b, url); }
+    if (err && *err) { cr_buf_puts(b, ",\"e\":"); cr_buf_json_str(b, err); }
+    if (code && *code) { cr_buf_puts(b, ",\"c\":"); cr_buf_json_str(b, code); }
+    if (retry_at > 0) cr_buf_printf(b, ",\"r\":%" PRId64, retry_at);
+    if (worker && *worker) { cr_buf_puts(b, ",\"w\":"); cr_buf_json_str(b, worker); }
+    if (dispatched > 0) cr_buf_printf(b, ",\"d\":%" PRId64, dispatched);
+    if (started > 0) cr_buf_printf(b, ",\"s\":%" PRId64, started);
+    if (finished > 0) cr_buf_printf(b, ",\"f\":%" PRId64, finished);
+    cr_buf_add(b, "}", 1);
+    self->n_results++;
+}
+
+/* A job the broker will not finish itself: back to PostgreSQL with a reason. */
+static void s_job_release(cr_broker_t *self, cr_job_t *job, const char *outcome, const char *code,
+                          const char *why)
+{
+    const char *wid = job->worker ? job->worker->id : NULL;
+    s_result_add(self, job->id, job->attempt, outcome, 0, NULL, NULL, why, code, 0, wid,
+                 job->dispatched_ms, 0, cr_now_ms());
+    cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
+    cr_job_destroy(&j);
+}
+
+typedef struct {
+    cr_worker_t *w;
+    int64_t *ids;
+    size_t n, cap;
+} s_collect_t;
+
+static void s_collect_worker_jobs(cr_job_t *job, void *arg)
+{
+    s_collect_t *c = arg;
+    if (job->state != CR_JOB_INFLIGHT || job->worker != c->w) return;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 64;
+        int64_t *n = realloc(c->ids, ncap * sizeof *n);
+        if (!n) return;
+        c->ids = n;
+        c->cap = ncap;
+    }
+    c->ids[c->n++] = job->id;
+}
+
+/* Removes a worker; its in-flight tasks go back to the queue at once. */
+static void s_worker_lost(cr_broker_t *self, cr_worker_t *w, const char *why)
+{
+    s_collect_t c = {.w = w};
+    cr_jobs_each(self->jobs, s_collect_worker_jobs, &c);
+    char msg[300];
+    snprintf(msg, sizeof msg, "worker %s %s with the task in flight", w->id, why);
+    for (size_t i = 0; i < c.n; i++) {
+        cr_job_t *job = cr_jobs_find(self->jobs, c.ids[i]);
+        if (job) s_job_release(self, job, "indeterminate", "worker_lost", msg);
+    }
+    free(c.ids);
+    cr_info("worker=%s role=%d %s; %zu in-flight task(s) released", w->id, w->role, why, c.n);
+    self->c.workers_lost++;
+    cr_worker_t **pp = &self->workers;
+    while (*pp && *pp != w) pp = &(*pp)->next;
+    if (*pp) *pp = w->next;
+    if (self->rr == w) self->rr = NULL;
+    self->n_workers--;
+    s_worker_free(w);
+}
+
+/* ------------------------------------------------------------------ sending */
+
+static int s_send(cr_broker_t *self, cr_worker_t *w, Crieur__Envelope *env)
+{
+    if (cr_wire_send(self->router, w->ident, w->ident_len, env) < 0) {
+        cr_debug("worker=%s send failed: %s", w->id, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_send_simple_to(cr_broker_t *self, const void *ident, size_t len,
+                             Crieur__Envelope *env)
+{
+    if (cr_wire_send(self->router, ident, len, env) < 0)
+        cr_debug("send to unknown peer failed: %s", zmq_strerror(errno));
+}
+
+/* Sends READY jobs to workers with credit, in batches, round robin. */
+static void s_dispatch(cr_broker_t *self)
+{
+    size_t batch_max = (size_t)self->cfg->task_batch;
+    Crieur__Task **tasks = NULL;
+    cr_job_t **batch_jobs = NULL;
+    if (!cr_jobs_ready(self->jobs) || !self->workers) return;
+    tasks = malloc(batch_max * sizeof *tasks);
+    batch_jobs = malloc(batch_max * sizeof *batch_jobs);
+    if (!tasks || !batch_jobs) goto out;
+    int progress = 1;
+    while (cr_jobs_ready(self->jobs) && progress) {
+        progress = 0;
+        cr_job_t *head = cr_jobs_ready_head(self->jobs);
+        /* next worker in round-robin order that can take the head's role */
+        cr_worker_t *start = self->rr && self->rr->next ? self->rr->next : self->workers;
+        cr_worker_t *w = start, *pick = NULL;
+        do {
+            if (w->role == head->role && w->credit > 0) {
+                pick = w;
+                break;
+            }
+            w = w->next ? w->next : self->workers;
+        } while (w != start);
+        if (!pick) break;
+        self->rr = pick;
+        size_t n = 0;
+        int64_t now = cr_now_ms();
+        while (n < batch_max && (long)n < pick->credit && cr_jobs_ready(self->jobs) &&
+               cr_jobs_ready_head(self->jobs)->role == pick->role) {
+            cr_job_t *job = cr_jobs_ready_pop(self->jobs);
+            job->state = CR_JOB_INFLIGHT;
+            job->worker = pick;
+            job->dispatched_ms = now;
+            job->deadline_ms = now + self->cfg->task_timeout_ms;
+            job->task.deadline_ms = job->deadline_ms;
+            tasks[n] = &job->task;
+            batch_jobs[n] = job;
+            n++;
+        }
+        if (n == 0) break;
+        Crieur__TaskBatch tb = CRIEUR__TASK_BATCH__INIT;
+        tb.n_tasks = n;
+        tb.tasks = tasks;
+        Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
+        env.body_case = CRIEUR__ENVELOPE__BODY_TASKS;
+        env.tasks = &tb;
+        if (s_send(self, pick, &env) < 0) {
+            /* not delivered: the jobs stay ours and go back to the queue */
+            for (size_t i = 0; i < n; i++) {
+                batch_jobs[i]->worker = NULL;
+                batch_jobs[i]->dispatched_ms = 0;
+                cr_jobs_ready_push(self->jobs, batch_jobs[i]);
+            }
+            pick->credit = 0;
+            continue;
+        }
+        pick->credit -= (long)n;
+        pick->in_flight += (uint32_t)n;
+        self->c.dispatched += n;
+        progress = 1;
+    }
+out:
+    free(tasks);
+    free(batch_jobs);
+}
+
+/* ----------------------------------------------------------- from workers */
+
+static void s_on_hello(cr_broker_t *self, const uint8_t *ident, size_t ilen, cr_worker_t *w,
+                       const Crieur__Hello *h)
+{
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) return;
+        memcpy(w->ident, ident, ilen);
+        w->ident_len = ilen;
+        w->next = self->workers;
+        self->workers = w;
+        self->n_workers++;
+    } else {
+        free(w->id);
+        free(w->platforms_json);
+        free(w->version);
+        w->id = w->platforms_json = w->version = NULL;
+    }
+    w->id = strdup(h->worker_id);
+    w->role = h->role;
+    w->capacity = h->capacity;
+    w->credit = 0;
+    w->pid = h->pid;
+    w->version = strdup(h->version ? h->version : "");
+    cr_buf_t pb;
+    cr_buf_init(&pb);
+    cr_buf_add(&pb, "[", 1);
+    for (size_t i = 0; i < h->n_platforms; i++) {
+        if (i) cr_buf_add(&pb, ",", 1);
+        cr_buf_json_str(&pb, h->platforms[i]);
+    }
+    cr_buf_add(&pb, "]", 1);
+    w->platforms_json = strdup(cr_buf_str(&pb));
+    cr_buf_release(&pb);
+    w->last_seen = cr_mono_ms();
+    if (!w->id || !w->version || !w->platforms_json) {
+        s_worker_lost(self, w, "could not be registered (out of memory)");
+        return;
+    }
+    cr_info("worker=%s joined: role=%d capacity=%u pid=%u version=%s", w->id, w->role,
+            w->capacity, w->pid, w->version);
+    Crieur__Welcome wel = CRIEUR__WELCOME__INIT;
+    wel.broker_id = self->cfg->broker_id;
+    wel.heartbeat_ms = (uint32_t)self->cfg->heartbeat_ms;
+    wel.heartbeat_liveness = (uint32_t)self->cfg->heartbeat_liveness;
+    wel.max_tasks_per_batch = (uint32_t)self->cfg->task_batch;
+    Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
+    env.body_case = CRIEUR__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    s_send(self, w, &env);
+    self->heartbeat_due = 1;
+}
+
+static const char *s_outcome_name(Crieur__Outcome o)
+{
+    switch (o) {
+    case CRIEUR__OUTCOME__OUTCOME_OK: return "ok";
+    case CRIEUR__OUTCOME__OUTCOME_TRANSIENT: return "transient";
+    case CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED: return "rate_limited";
+    case CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED: return "auth_expired";
+    case CRIEUR__OUTCOME__OUTCOME_PERMANENT: return "permanent";
+    case CRIEUR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
+    case CRIEUR__OUTCOME__OUTCOME_INDETERMINATE: return "indeterminate";
+    default: return NULL;
+    }
+}
+
+static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident, size_t ilen,
+                         const Crieur__ResultBatch *rb)
+{
+    for (size_t i = 0; i < rb->n_results; i++) {
+        const Crieur__Result *r = rb->results[i];
+        cr_job_t *job = cr_jobs_find(self->jobs, r->job_id);
+        const char *outcome = s_outcome_name(r->outcome);
+        if (!job || !outcome || job->state != CR_JOB_INFLIGHT || job->attempt != r->attempt ||
+            !job->worker || job->worker->ident_len != ilen ||
+            memcmp(job->worker->ident, ident, ilen) != 0) {
+            /* late, duplicate or foreign: the fence says it changes nothing */
+            self->c.stale++;
+            cr_debug("stale result dropped: job=%" PRId64 " attempt=%u", r->job_id, r->attempt);
+            continue;
+        }
+        s_result_add(self, job->id, job->attempt, outcome, r->http_status, r->platform_post_id,
+                     r->url, r->error, r->error_code, r->retry_at_ms, job->worker->id,
+                     job->dispatched_ms, r->started_ms, r->finished_ms);
+        cr_debug("job=%" PRId64 " attempt=%u account=%" PRId64 " worker=%s outcome=%s http=%d",
+                 job->id, job->attempt, job->account.id, job->worker->id, outcome, r->http_status);
+        if (job->worker->in_flight) job->worker->in_flight--;
+        cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
+        cr_job_destroy(&j);
+        self->c.results++;
+    }
+    if (w) {
+        w->credit += rb->credit;
+        if (w->credit > (long)w->capacity) w->credit = w->capacity;
+    }
+}
+
+static void s_on_message(cr_broker_t *self, const uint8_t *ident, size_t ilen,
+                         const uint8_t *data, size_t len)
+{
+    cr_wire_err_t err;
+    Crieur__Envelope *env = cr_wire_unpack(data, len, &err);
+    cr_worker_t *w = s_worker_find(self, ident, ilen);
+    if (!env) {
+        self->c.malformed++;
+        if (self->c.malformed < 10 || self->c.malformed % 1000 == 0)
+            cr_warn("dropped a frame from %s: %s (%zu bytes; %" PRIu64 " dropped so far)",
+                    w ? w->id : "an unknown peer", cr_wire_err_name(err), len, self->c.malformed);
+        return;
+    }
+    if (w) w->last_seen = cr_mono_ms();
+    switch (env->body_case) {
+    case CRIEUR__ENVELOPE__BODY_HELLO:
+        s_on_hello(self, ident, ilen, w, env->hello);
+        break;
+    case CRIEUR__ENVELOPE__BODY_CREDIT:
+        if (w) {
+            w->credit += env->credit->slots;
+            if (w->credit > (long)w->capacity) w->credit = w->capacity;
+        }
+        break;
+    case CRIEUR__ENVELOPE__BODY_RESULTS:
+        s_on_results(self, w, ident, ilen, env->results);
+        break;
+    case CRIEUR__ENVELOPE__BODY_HEARTBEAT:
+        break;
+    case CRIEUR__ENVELOPE__BODY_BYE:
+        if (w) {
+            s_worker_lost(self, w, "left");
+            w = NULL;
+        }
+        break;
+    default:
+        self->c.malformed++;
+        cr_debug("unexpected message type %d from a worker", env->body_case);
+        break;
+    }
+    if (!w && env->body_case != CRIEUR__ENVELOPE__BODY_HELLO &&
+        env->body_case != CRIEUR__ENVELOPE__BODY_BYE) {
+        /* "I do not know you": the worker says HELLO again */
+        Crieur__Bye bye = CRIEUR__BYE__INIT;
+        Crieur__Envelope out = CRIEUR__ENVELOPE__INIT;
+        out.body_case = CRIEUR__ENVELOPE__BODY_BYE;
+        out.bye = &bye;
+        s_send_simple_to(self, ident, ilen, &out);
+    }
+    cr_wire_free(&env);
+}
+
+static void s_read_router(cr_broker_t *self)
+{
+    for (int n = 0; n < 10000; n++) {
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, self->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            return;
+        }
+        zmq_msg_init(&body);
+        int more = zmq_msg_more(&id);
+        if (!more || zmq_msg_recv(&body, self->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            zmq_msg_close(&body);
+            self->c.malformed++;
+            continue;
+        }
+        /* Exactly one body frame; anything more is malformed: drain it. */
+        int extra = 0;
+        while (zmq_msg_more(&body)) {
+            zmq_msg_close(&body);
+            zmq_msg_init(&body);
+            if (zmq_msg_recv(&body, self->router, ZMQ_DONTWAIT) < 0) break;
+            extra = 1;
+        }
+        if (extra || zmq_msg_size(&id) > CR_MAX_IDENT) self->c.malformed++;
+        else
+            s_on_message(self, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+                         zmq_msg_size(&body));
+        zmq_msg_close(&id);
+        zmq_msg_close(&body);
+    }
+}
+
+/* ----------------------------------------------------------------- database */
+
+static void s_on_notify(void *arg, const char *channel, const char *payload)
+{
+    cr_broker_t *self = arg;
+    if (strcmp(channel, "crieur_jobs") == 0) {
+        self->claim_wanted = 1;
+    } else if (strcmp(channel, "crieur_cancel") == 0) {
+        char *end;
+        long long id = strtoll(payload ? payload : "", &end, 10);
+        if (!payload || *end || id <= 0) return;
+        cr_job_t *job = cr_jobs_find(self->jobs, id);
+        if (!job) return;
+        if (job->state == CR_JOB_INFLIGHT) {
+            job->cancel = 1;
+            Crieur__Cancel c = CRIEUR__CANCEL__INIT;
+            c.job_id = job->id;
+            c.attempt = job->attempt;
+            Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
+            env.body_case = CRIEUR__ENVELOPE__BODY_CANCEL;
+            env.cancel = &c;
+            s_send(self, job->worker, &env);
+            cr_info("job=%" PRId64 " cancel requested while in flight on worker=%s", job->id,
+                    job->worker->id);
+        } else {
+            cr_info("job=%" PRId64 " cancelled before dispatch", job->id);
+            self->c.cancelled++;
+            s_job_release(self, job, "cancelled", NULL, "cancelled before publication");
+        }
+    }
+}
+
+static void s_on_db_ready(void *arg)
+{
+    cr_broker_t *self = arg;
+    self->setup = SETUP_LISTEN;
+    self->claim_wanted = 1;
+    self->next_maintain = 0; /* renew at once: the connection may have been down a while */
+}
+
+static void s_on_setup(void *arg, PGresult *res, const char *error)
+{
+    cr_broker_t *self = arg;
+    if (!res) return; /* connection lost: setup restarts on reconnection */
+    if (error) {
+        cr_error("database setup failed: %s (is the schema migrated? run: crieurctl migrate)",
+                 error);
+        self->db_retry_at = cr_mono_ms() + 2000;
+        return;
+    }
+    if (self->setup == SETUP_RECOVER && !self->recovered) {
+        const char *n = PQntuples(res) ? PQgetvalue(res, 0, 0) : "0";
+        self->recovered = 1;
+        if (strcmp(n, "0") != 0)
+            cr_info("start-up recovery: %s job(s) held by this broker id before a restart were "
+                    "put back in the queue",
+                    n);
+    }
+    self->setup++;
+    if (self->setup == SETUP_RECOVER && self->recovered) self->setup = SETUP_DONE;
+}
+
+static void s_move_back_results(cr_broker_t *self)
+{
+    if (!self->n_sending) return;
+    /* keep them: they are written by the next cycle, nothing is lost */
+    if (self->n_results) cr_buf_add(&self->results, ",", 1);
+    cr_buf_add(&self->results, self->sending.data, self->sending.len);
+    self->n_results += self->n_sending;
+    cr_buf_reset(&self->sending);
+    self->n_sending = 0;
+}
+
+static int64_t s_int64(PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) return 0;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static Crieur__JobKind s_kind(const char *k)
+{
+    if (strcmp(k, "publish") == 0) return CRIEUR__JOB_KIND__KIND_PUBLISH;
+    if (strcmp(k, "monitor") == 0) return CRIEUR__JOB_KIND__KIND_MONITOR;
+    if (strcmp(k, "metrics") == 0) return CRIEUR__JOB_KIND__KIND_METRICS;
+    if (strcmp(k, "alert") == 0) return CRIEUR__JOB_KIND__KIND_ALERT;
+    if (strcmp(k, "token_refresh") == 0) return CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH;
+    if (strcmp(k, "noop") == 0) return CRIEUR__JOB_KIND__KIND_NOOP;
+    return CRIEUR__JOB_KIND__KIND_UNKNOWN;
+}
+
+static const char *s_val(PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static void s_on_cycle(void *arg, PGresult *res, const char *error)
+{
+    cr_broker_t *self = arg;
+    self->cycle_in_flight = 0;
+    if (!res || error) {
+        s_move_back_results(self);
+        if (error) {
+            self->c.db_errors++;
+            cr_error("broker cycle failed: %s", error);
+            self->db_retry_at = cr_mono_ms() + 1000;
+        }
+        self->claim_wanted = 1;
+        return;
+    }
+    self->c.cycles++;
+    cr_buf_reset(&self->sending);
+    self->n_sending = 0;
+    int rows = PQntuples(res);
+    long claimed = 0;
+    int64_t now = cr_now_ms();
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 0)) {
+            /* summary row */
+            self->next_due_wall = s_int64(res, i, 15);
+            uint64_t stale = (uint64_t)s_int64(res, i, 17);
+            if (stale) {
+                self->c.stale += stale;
+                cr_debug("%" PRIu64 " result(s) fenced out by the database", stale);
+            }
+            continue;
+        }
+        int64_t id = s_int64(res, i, 0);
+        uint32_t attempt = (uint32_t)s_int64(res, i, 1);
+        Crieur__JobKind kind = s_kind(PQgetvalue(res, i, 2));
+        int64_t due = s_int64(res, i, 3);
+        cr_job_t *job = cr_job_new(id, attempt, kind, due);
+        if (!job) continue; /* lease will be released by the next maintenance */
+        if (!PQgetisnull(res, i, 9))
+            cr_job_set_account(job, s_int64(res, i, 9), s_int64(res, i, 10), s_val(res, i, 11),
+                               s_val(res, i, 12), s_val(res, i, 13), s_val(res, i, 14));
+        if (kind == CRIEUR__JOB_KIND__KIND_PUBLISH)
+            cr_job_set_publish(job, s_int64(res, i, 4), s_val(res, i, 5), s_val(res, i, 6),
+                               s_val(res, i, 7));
+        if (cr_jobs_insert(self->jobs, job) != 0) {
+            cr_warn("job=%" PRId64 " claimed twice; ignoring the second copy", id);
+            cr_job_destroy(&job);
+            continue;
+        }
+        claimed++;
+        if (due <= now) cr_jobs_ready_push(self->jobs, job);
+        else cr_jobs_hold(self->jobs, job);
+    }
+    self->c.claimed += (uint64_t)claimed;
+    if (self->claim_asked > 0 && claimed >= self->claim_asked) self->claim_wanted = 1;
+    self->claim_asked = 0;
+}
+
+static void s_on_heartbeat_written(void *arg, PGresult *res, const char *error)
+{
+    cr_broker_t *self = arg;
+    if (error && res) {
+        self->c.db_errors++;
+        cr_warn("could not record workers: %s", error);
+    }
+}
+
+/* The known-jobs array literal for lease renewal. */
+static void s_known_add(cr_job_t *job, void *arg)
+{
+    cr_buf_t *b = arg;
+    cr_buf_printf(b, b->len > 1 ? ",%" PRId64 : "%" PRId64, job->id);
+}
+
+static long s_free_credit(cr_broker_t *self)
+{
+    long credit = 0;
+    for (cr_worker_t *w = self->workers; w; w = w->next) credit += w->credit;
+    return credit;
+}
+
+/* Sends the next statement if the connection is idle and there is a reason. */
+static void s_db_kick(cr_broker_t *self)
+{
+    if (cr_db_state(self->db) != CR_DB_IDLE) return;
+    int64_t mono = cr_mono_ms();
+    if (mono < self->db_retry_at) return;
+    if (self->setup == SETUP_LISTEN) {
+        cr_db_send_simple(self->db, "LISTEN crieur_jobs; LISTEN crieur_cancel", s_on_setup, self);
+        return;
+    }
+    if (self->setup == SETUP_RECOVER) {
+        if (self->recovered) {
+            self->setup = SETUP_DONE;
+        } else {
+            const char *p[1] = {self->cfg->broker_id};
+            cr_db_send(self->db, "SELECT crieur.broker_recover($1)", 1, p, s_on_setup, self);
+            return;
+        }
+    }
+    /* time to claim? */
+    if (self->next_due_wall && cr_now_ms() >= self->next_due_wall - self->cfg->lookahead_ms) {
+        self->claim_wanted = 1;
+        self->next_due_wall = 0;
+    }
+    long claim = 0;
+    if (!self->draining && self->claim_wanted) {
+        /* enough to fill every free slot twice over, counting what we hold */
+        long want = 2 * s_free_credit(self) - (long)cr_jobs_ready(self->jobs) -
+                    (long)cr_jobs_held(self->jobs);
+        claim = want < self->cfg->claim_batch ? want : self->cfg->claim_batch;
+        if (claim < 0) claim = 0;
+    }
+    int maintain = mono >= self->next_maintain;
+    if (self->n_results == 0 && claim == 0 && !maintain) {
+        if (self->heartbeat_due) {
+            cr_buf_t b;
+            cr_buf_init(&b);
+            cr_buf_add(&b, "[", 1);
+            int first = 1;
+            for (cr_worker_t *w = self->workers; w; w = w->next) {
+                cr_buf_printf(&b, "%s{\"id\":", first ? "" : ",");
+                cr_buf_json_str(&b, w->id);
+                cr_buf_printf(&b, ",\"role\":\"%s\",\"platforms\":%s,\"capacity\":%u,"
+                                  "\"in_flight\":%u,\"pid\":%u,\"version\":",
+                              w->role == 1 ? "publisher" : w->role == 2 ? "monitor" : "metrics",
+                              w->platforms_json, w->capacity, w->in_flight, w->pid);
+                cr_buf_json_str(&b, w->version);
+                cr_buf_add(&b, "}", 1);
+                first = 0;
+            }
+            cr_buf_add(&b, "]", 1);
+            char pid[16];
+            snprintf(pid, sizeof pid, "%d", (int)getpid());
+            const char *p[5] = {self->cfg->broker_id, self->host, pid, self->cfg->bind,
+                                cr_buf_str(&b)};
+            if (!b.failed &&
+                cr_db_send(self->db, "SELECT crieur.broker_heartbeat($1, $2, $3::int, $4, $5::jsonb)",
+                           5, p, s_on_heartbeat_written, self) == 0)
+                self->heartbeat_due = 0;
+            cr_buf_release(&b);
+        }
+        return;
+    }
+
+    char claim_s[24], look_s[24], lease_s[24], backoff_s[24];
+    snprintf(claim_s, sizeof claim_s, "%ld", claim);
+    snprintf(look_s, sizeof look_s, "%ld", self->cfg->lookahead_ms);
+    snprintf(lease_s, sizeof lease_s, "%ld", self->cfg->lease_ms);
+    snprintf(backoff_s, sizeof backoff_s, "%ld", self->cfg->backoff_ms);
+    cr_buf_reset(&self->known);
+    if (maintain) {
+        cr_buf_add(&self->known, "{", 1);
+        cr_jobs_each(self->jobs, s_known_add, &self->known);
+        cr_buf_add(&self->known, "}", 1);
+    }
+    /* the results go out with this statement */
+    cr_buf_reset(&self->sending);
+    if (self->n_results) {
+        cr_buf_add(&self->sending, "[", 1);
+        cr_buf_add(&self->sending, self->results.data, self->results.len);
+        cr_buf_add(&self->sending, "]", 1);
+    }
+    if (self->sending.failed || self->known.failed) {
+        cr_error("out of memory building the cycle; retrying");
+        cr_buf_reset(&self->sending);
+        self->db_retry_at = mono + 100;
+        return;
+    }
+    const char *p[7] = {self->cfg->broker_id,
+                        self->n_results ? cr_buf_str(&self->sending) : NULL,
+                        claim_s,
+                        look_s,
+                        lease_s,
+                        maintain ? cr_buf_str(&self->known) : NULL,
+                        backoff_s};
+    if (cr_db_send(self->db,
+                   "SELECT * FROM crieur.broker_cycle($1, $2::jsonb, $3::int, $4::int, $5::int, "
+                   "$6::bigint[], $7::int)",
+                   7, p, s_on_cycle, self) != 0) {
+        cr_buf_reset(&self->sending);
+        return;
+    }
+    /* sending now holds "[...]"; strip to the bare list for a possible move back */
+    if (self->n_results) {
+        memmove(self->sending.data, self->sending.data + 1, self->sending.len - 2);
+        self->sending.len -= 2;
+        self->sending.data[self->sending.len] = '\0';
+    }
+    self->n_sending = self->n_results;
+    cr_buf_reset(&self->results);
+    self->n_results = 0;
+    self->cycle_in_flight = 1;
+    self->claim_asked = claim;
+    if (claim > 0) self->claim_wanted = 0;
+    if (maintain) {
+        self->next_maintain = mono + self->cfg->lease_ms / 3;
+        self->heartbeat_due = 1;
+    }
+}
+
+/* --------------------------------------------------------------- lifecycle */
+
+cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
+{
+    cr_broker_t *self = calloc(1, sizeof *self);
+    if (!self) return NULL;
+    self->cfg = cfg;
+    cr_buf_init(&self->results);
+    cr_buf_init(&self->sending);
+    cr_buf_init(&self->known);
+    if (gethostname(self->host, sizeof self->host) != 0) snprintf(self->host, sizeof self->host, "?");
+    self->host[sizeof self->host - 1] = '\0';
+    self->jobs = cr_jobs_new();
+    self->db = cr_db_new(cfg->database, s_on_notify, s_on_db_ready, self);
+    self->zctx = zmq_ctx_new();
+    if (!self->jobs || !self->db || !self->zctx) goto fail;
+    self->router = zmq_socket(self->zctx, ZMQ_ROUTER);
+    if (!self->router) goto fail;
+    int one = 1, hwm = 100000, linger = 1000, maxmsg = (int)CR_WIRE_MAX_FRAME;
+    int64_t maxsize = CR_WIRE_MAX_FRAME;
+    (void)maxmsg;
+    zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
+    if (zmq_bind(self->router, cfg->bind) != 0) {
+        cr_error("cannot bind %s: %s (is another broker using it? set --bind)", cfg->bind,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    return self;
+fail:
+    cr_broker_destroy(&self);
+    return NULL;
+}
+
+void cr_broker_destroy(cr_broker_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    cr_broker_t *self = *self_p;
+    while (self->workers) {
+        cr_worker_t *w = self->workers;
+        self->workers = w->next;
+        s_worker_free(w);
+    }
+    if (self->router) zmq_close(self->router);
+    if (self->zctx) zmq_ctx_term(self->zctx);
+    cr_jobs_destroy(&self->jobs);
+    cr_db_destroy(&self->db);
+    cr_buf_release(&self->results);
+    cr_buf_release(&self->sending);
+    cr_buf_release(&self->known);
+    free(self);
+    *self_p = NULL;
+}
+
+static void s_heartbeats(cr_broker_t *self, int64_t mono)
+{
+    Crieur__Heartbeat hb = CRIEUR__HEARTBEAT__INIT;
+    Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
+    env.body_case = CRIEUR__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    int64_t dead_after = self->cfg->heartbeat_ms * self->cfg->heartbeat_liveness;
+    cr_worker_t *w = self->workers;
+    while (w) {
+        cr_worker_t *next = w->next;
+        if (mono - w->last_seen > dead_after) {
+            s_worker_lost(self, w, "stopped answering heartbeats");
+        } else {
+            hb.in_flight = w->in_flight;
+            s_send(self, w, &env);
+        }
+        w = next;
+    }
+}
+
+typedef struct {
+    cr_broker_t *self;
+    int64_t now;
+    int64_t *ids;
+    size_t n, cap;
+} s_overdue_t;
+
+static void s_find_overdue(cr_job_t *job, void *arg)
+{
+    s_overdue_t *o = arg;
+    /* a worker that keeps a task 30 s past its deadline has lost it */
+    if (job->state != CR_JOB_INFLIGHT || o->now < job->deadline_ms + 30000) return;
+    if (o->n == o->cap) {
+        size_t ncap = o->cap ? o->cap * 2 : 64;
+        int64_t *n = realloc(o->ids, ncap * sizeof *n);
+        if (!n) return;
+        o->ids = n;
+        o->cap = ncap;
+    }
+    o->ids[o->n++] = job->id;
+}
+
+static void s_release_overdue(cr_broker_t *self)
+{
+    s_overdue_t o = {.self = self, .now = cr_now_ms()};
+    cr_jobs_each(self->jobs, s_find_overdue, &o);
+    for (size_t i = 0; i < o.n; i++) {
+        cr_job_t *job = cr_jobs_find(self->jobs, o.ids[i]);
+        if (!job) continue;
+        if (job->worker && job->worker->in_flight) job->worker->in_flight--;
+        cr_warn("job=%" PRId64 " attempt=%u overdue on worker=%s; released", job->id, job->attempt,
+                job->worker ? job->worker->id : "?");
+        s_job_release(self, job, "indeterminate", "task_overdue",
+                      "the worker did not answer within the task deadline");
+    }
+    free(o.ids);
+}
+
+static void s_stats(cr_broker_t *self)
+{
+    cr_counters_t *c = &self->c, *l = &self->c_last;
+    if (memcmp(c, l, sizeof *c) == 0) return;
+    cr_info("stats: workers=%zu held=%zu ready=%zu in_flight=%zu claimed=%" PRIu64
+            " dispatched=%" PRIu64 " results=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
+            " cancelled=%" PRIu64 " workers_lost=%" PRIu64 " cycles=%" PRIu64
+            " db_errors=%" PRIu64 " db_rtt_ms=%" PRId64,
+            self->n_workers, cr_jobs_held(self->jobs), cr_jobs_ready(self->jobs),
+            cr_jobs_count(self->jobs) - cr_jobs_held(self->jobs) - cr_jobs_ready(self->jobs),
+            c->claimed, c->dispatched, c->results, c->stale, c->malformed, c->cancelled,
+            c->workers_lost, c->cycles, c->db_errors, cr_db_last_rtt_ms(self->db));
+    *l = *c;
+}
+
+static void s_release_all(cr_job_t *job, void *arg)
+{
+    int64_t **cursor = arg;
+    *(*cursor)++ = job->id;
+}
+
+/* Gives back every job the broker holds: never dispatched ones unchanged,
+ * in-flight ones as indeterminate (the worker may still finish them). */
+static void s_release_everything(cr_broker_t *self, const char *why)
+{
+    size_t n = cr_jobs_count(self->jobs);
+    if (!n) return;
+    int64_t *ids = malloc(n * sizeof *ids), *cursor = ids;
+    if (!ids) return;
+    cr_jobs_each(self->jobs, s_release_all, &cursor);
+    for (size_t i = 0; i < n; i++) {
+        cr_job_t *job = cr_jobs_find(self->jobs, ids[i]);
+        if (!job) continue;
+        self->c.released++;
+        if (job->state == CR_JOB_INFLIGHT) s_job_release(self, job, "indeterminate", "broker_stopped", why);
+        else s_job_release(self, job, "released", NULL, why);
+    }
+    free(ids);
+}
+
+int cr_broker_run(cr_broker_t *self, volatile int *stop, volatile int *reload)
+{
+    const cr_broker_config_t *cfg = self->cfg;
+    cr_info("broker %s listening on %s (lease %ld ms, look-ahead %ld ms, heartbeat %ld ms x %ld)",
+            cfg->broker_id, cfg->bind, cfg->lease_ms, cfg->lookahead_ms, cfg->heartbeat_ms,
+            cfg->heartbeat_liveness);
+    int64_t mono = cr_mono_ms();
+    self->next_heartbeat = mono + cfg->heartbeat_ms;
+    self->next_tick = mono + cfg->tick_ms;
+    self->next_stats = mono + cfg->stats_interval_s * 1000;
+    int released_on_drain = 0;
+    for (;;) {
+        if (*stop >= 2) {
+            cr_warn("second stop signal: exiting now; leases expire and other brokers take over");
+            break;
+        }
+        if (*stop && !self->draining) {
+            self->draining = 1;
+            self->drain_deadline = cr_mono_ms() + cfg->grace_ms;
+            cr_info("stopping: no more claims; waiting up to %ld ms for in-flight results",
+                    cfg->grace_ms);
+            /* what is not yet on a worker goes back now */
+            size_t n = cr_jobs_count(self->jobs);
+            int64_t *ids = n ? malloc(n * sizeof *ids) : NULL, *cursor = ids;
+            if (ids) {
+                cr_jobs_each(self->jobs, s_release_all, &cursor);
+                for (size_t i = 0; i < n; i++) {
+                    cr_job_t *job = cr_jobs_find(self->jobs, ids[i]);
+                    if (job && job->state != CR_JOB_INFLIGHT) {
+                        self->c.released++;
+                        s_job_release(self, job, "released", NULL, "broker stopping");
+                    }
+                }
+                free(ids);
+            }
+        }
+        if (*reload) {
+            *reload = 0;
+            cr_info("SIGHUP: nothing to reload in this version");
+        }
+        mono = cr_mono_ms();
+        if (self->draining) {
+            int settled = cr_jobs_count(self->jobs) == 0 && self->n_results == 0 &&
+                          !self->cycle_in_flight;
+            if (settled) break;
+            if (mono >= self->drain_deadline && !released_on_drain) {
+                released_on_drain = 1;
+                s_release_everything(self, "broker stopped before the worker answered");
+                self->drain_deadline = mono + 5000; /* time to write them */
+            } else if (mono >= self->drain_deadline && released_on_drain) {
+                cr_warn("could not write %zu result(s) before exiting; their leases expire",
+                        self->n_results + self->n_sending);
+                break;
+            }
+        }
+
+        /* due jobs leave the heap */
+        int64_t now = cr_now_ms();
+        cr_job_t *h;
+        while ((h = cr_jobs_peek_held(self->jobs)) && h->due_ms <= now)
+            cr_jobs_ready_push(self->jobs, h);
+        s_dispatch(self);
+        if (mono >= self->next_heartbeat) {
+            s_heartbeats(self, mono);
+            self->next_heartbeat = mono + cfg->heartbeat_ms;
+        }
+        if (mono >= self->next_tick) {
+            self->claim_wanted = 1; /* safety net: never rely on NOTIFY alone */
+            self->next_tick = mono + cfg->tick_ms;
+            s_release_overdue(self);
+        }
+        if (mono >= self->next_stats) {
+            s_stats(self);
+            self->next_stats = mono + cfg->stats_interval_s * 1000;
+        }
+        cr_db_step(self->db, 0);
+        s_db_kick(self);
+
+        /* how long may we sleep? */
+        int64_t wait = 1000;
+        int64_t t;
+        t = self->next_heartbeat - mono;
+        if (t < wait) wait = t;
+        t = self->next_tick - mono;
+        if (t < wait) wait = t;
+        if ((h = cr_jobs_peek_held(self->jobs))) {
+            t = h->due_ms - now;
+            if (t < wait) wait = t;
+        }
+        if (self->next_due_wall) {
+            t = self->next_due_wall - cfg->lookahead_ms - now;
+            if (t < wait) wait = t;
+        }
+        t = cr_db_timeout_ms(self->db);
+        if (t >= 0 && t < wait) wait = t;
+        if (self->db_retry_at > mono && self->db_retry_at - mono < wait)
+            wait = self->db_retry_at - mono;
+        if (self->draining && wait > 100) wait = 100;
+        if (wait < 0) wait = 0;
+
+        zmq_pollitem_t items[2] = {{self->router, 0, ZMQ_POLLIN, 0}, {NULL, -1, 0, 0}};
+        int n = 1;
+        int fd = cr_db_fd(self->db);
+        if (fd >= 0) {
+            items[1].fd = fd;
+            items[1].events = cr_db_events(self->db);
+            n = 2;
+        }
+        int rc = zmq_poll(items, n, (long)wait);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            if (errno == ETERM) break;
+            cr_error("zmq_poll failed: %s", zmq_strerror(errno));
+            continue;
+        }
+        if (items[0].revents & ZMQ_POLLIN) s_read_router(self);
+        if (n == 2 && items[1].revents) cr_db_step(self->db, items[1].revents);
+        s_db_kick(self);
+    }
+    s_stats(self);
+    cr_info("broker stopped");
+    return 0;
+}

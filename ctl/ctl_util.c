@@ -1,0 +1,116 @@
+#include "ctl_util.h"
+
+#include "cr_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ctl_read_all(const char *path, size_t max, char **buf_p, size_t *len_p, char *err,
+                 size_t errlen)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "standard input" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = -1;
+    *buf_p = NULL;
+    *len_p = 0;
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", name, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        if (len + 1 >= cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            if (ncap > max + 2) ncap = max + 2; /* one byte more than max tells "too large" */
+            if (ncap <= len + 1) {
+                snprintf(err, errlen, "%s is larger than %zu bytes", name, max);
+                goto out;
+            }
+            char *nbuf = realloc(buf, ncap);
+            if (!nbuf) {
+                snprintf(err, errlen, "cannot read %s: out of memory", name);
+                goto out;
+            }
+            buf = nbuf;
+            cap = ncap;
+        }
+        size_t n = fread(buf + len, 1, cap - 1 - len, f);
+        len += n;
+        if (len > max) {
+            snprintf(err, errlen, "%s is larger than %zu bytes", name, max);
+            goto out;
+        }
+        if (n == 0) {
+            if (ferror(f)) {
+                snprintf(err, errlen, "cannot read %s: %s", name, strerror(errno));
+                goto out;
+            }
+            break;
+        }
+    }
+    if (!buf) {
+        buf = malloc(1);
+        if (!buf) {
+            snprintf(err, errlen, "cannot read %s: out of memory", name);
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    *buf_p = buf;
+    *len_p = len;
+    buf = NULL;
+    rc = 0;
+out:
+    if (buf) {
+        explicit_bzero(buf, cap); /* it may be a token */
+        free(buf);
+    }
+    if (!is_stdin) fclose(f);
+    return rc;
+}
+
+void ctl_chomp(char *buf, size_t *len)
+{
+    while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r')) buf[--*len] = '\0';
+}
+
+int ctl_check_text(const char *what, const char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *nul = memchr(buf, '\0', len);
+    long bad = cr_utf8_invalid_at(buf, len);
+    if (nul && (bad < 0 || nul - buf < bad)) {
+        snprintf(err, errlen, "%s contains a NUL byte at offset %ld", what, (long)(nul - buf));
+        return -1;
+    }
+    if (bad >= 0) {
+        snprintf(err, errlen, "%s is not valid UTF-8 (bad byte at offset %ld)", what, bad);
+        return -1;
+    }
+    return 0;
+}
+
+int ctl_parse_id(const char *s, long long *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9') return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v <= 0) return -1;
+    *out = v;
+    return 0;
+}
+
+int ctl_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    if (!s || !*s) return -1;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}

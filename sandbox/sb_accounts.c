@@ -1,0 +1,209 @@
+/* sb_accounts: users and tokens. See sb_accounts.h. */
+#include "sb_accounts.h"
+#include "sb_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sb_accounts {
+    sb_map_t *by_handle;   /* "platform\x1fhandle" -> sb_account_t (owned) */
+    sb_map_t *by_id;       /* "id" -> sb_account_t (borrowed) */
+    sb_map_t *by_token;    /* "platform\x1ftoken" -> sb_account_t (borrowed) */
+    sb_map_t *revoked;     /* "token" -> (void *) 1 */
+};
+
+static void
+s_free (void *p)
+{
+    free (p);
+}
+
+sb_accounts_t *
+sb_accounts_new (void)
+{
+    sb_accounts_t *self = calloc (1, sizeof (*self));
+    if (!self)
+        return NULL;
+    self->by_handle = sb_map_new (s_free);
+    self->by_id = sb_map_new (NULL);
+    self->by_token = sb_map_new (NULL);
+    self->revoked = sb_map_new (NULL);
+    if (!self->by_handle || !self->by_id || !self->by_token || !self->revoked)
+        sb_accounts_destroy (&self);
+    return self;
+}
+
+void
+sb_accounts_destroy (sb_accounts_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sb_accounts_t *self = *self_p;
+    sb_map_destroy (&self->by_token);
+    sb_map_destroy (&self->by_id);
+    sb_map_destroy (&self->revoked);
+    sb_map_destroy (&self->by_handle);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+sb_accounts_clear (sb_accounts_t *self)
+{
+    sb_map_clear (self->by_token);
+    sb_map_clear (self->by_id);
+    sb_map_clear (self->revoked);
+    sb_map_clear (self->by_handle);
+}
+
+static int
+s_key (char *out, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf (out, cap, "%s\x1f%s", a, b);
+    return (n < 0 || (size_t) n >= cap) ? -1 : 0;
+}
+
+bool
+sb_accounts_handle_valid (const char *handle)
+{
+    size_t n = 0;
+    for (const char *p = handle; *p; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '_'))
+            return false;
+    }
+    return n >= 1 && n <= 30;
+}
+
+sb_account_t *
+sb_accounts_find (const sb_accounts_t *self, const char *platform, const char *handle)
+{
+    char key[SB_PLATFORM_MAX + SB_HANDLE_MAX + 2];
+    if (s_key (key, sizeof (key), platform, handle) != 0)
+        return NULL;
+    return sb_map_get (self->by_handle, key);
+}
+
+sb_account_t *
+sb_accounts_find_id (const sb_accounts_t *self, uint64_t id)
+{
+    char key[24];
+    snprintf (key, sizeof (key), "%llu", (unsigned long long) id);
+    return sb_map_get (self->by_id, key);
+}
+
+sb_account_t *
+sb_accounts_ensure (sb_accounts_t *self, const char *platform, const char *handle, uint64_t id,
+                    uint64_t now_us)
+{
+    char key[SB_PLATFORM_MAX + SB_HANDLE_MAX + 2];
+    char idkey[24];
+    if (strlen (platform) >= SB_PLATFORM_MAX || strlen (handle) >= SB_HANDLE_MAX
+        || s_key (key, sizeof (key), platform, handle) != 0)
+        return NULL;
+    sb_account_t *account = sb_map_get (self->by_handle, key);
+    if (account)
+        return account;
+    account = calloc (1, sizeof (*account));
+    if (!account)
+        return NULL;
+    account->id = id;
+    snprintf (account->platform, sizeof (account->platform), "%s", platform);
+    snprintf (account->handle, sizeof (account->handle), "%s", handle);
+    account->created_us = now_us;
+    snprintf (idkey, sizeof (idkey), "%llu", (unsigned long long) id);
+    if (sb_map_put (self->by_handle, key, account) != 0) {
+        free (account);
+        return NULL;
+    }
+    if (sb_map_put (self->by_id, idkey, account) != 0) {
+        sb_map_delete (self->by_handle, key);
+        return NULL;
+    }
+    return account;
+}
+
+int
+sb_accounts_add_token (sb_accounts_t *self, sb_account_t *account, const char *token)
+{
+    char key[1100];
+    if (strlen (token) > 1024 || s_key (key, sizeof (key), account->platform, token) != 0)
+        return -1;
+    if (sb_map_put (self->by_token, key, account) != 0)
+        return -1;
+    sb_map_delete (self->revoked, token);
+    return 0;
+}
+
+sb_account_t *
+sb_accounts_by_token (const sb_accounts_t *self, const char *platform, const char *token)
+{
+    char key[1100];
+    if (strlen (token) > 1024 || s_key (key, sizeof (key), platform, token) != 0)
+        return NULL;
+    return sb_map_get (self->by_token, key);
+}
+
+bool
+sb_accounts_revoked (const sb_accounts_t *self, const char *token)
+{
+    return sb_map_size (self->revoked) > 0 && sb_map_get (self->revoked, token) != NULL;
+}
+
+typedef struct {
+    const char *token;
+    char keys[8][1100];
+    size_t n;
+} s_revoke_t;
+
+static bool
+s_collect (const char *key, void *value, void *arg)
+{
+    s_revoke_t *r = arg;
+    const char *sep = strchr (key, '\x1f');
+    if (sep && strcmp (sep + 1, r->token) == 0 && r->n < 8)
+        snprintf (r->keys[r->n++], sizeof (r->keys[0]), "%s", key);
+    return true;
+}
+
+size_t
+sb_accounts_revoke (sb_accounts_t *self, const char *token)
+{
+    if (strlen (token) > 1024)
+        return 0;
+    s_revoke_t *r = calloc (1, sizeof (*r));
+    if (!r)
+        return 0;
+    r->token = token;
+    sb_map_each (self->by_token, s_collect, r);
+    for (size_t i = 0; i < r->n; i++)
+        sb_map_delete (self->by_token, r->keys[i]);
+    size_t n = r->n;
+    free (r);
+    sb_map_put (self->revoked, token, (void *) 1);
+    return n;
+}
+
+void
+sb_accounts_open_handle (const char *token, char *out, size_t cap)
+{
+    char suffix[9];
+    size_t n = 0;
+    for (const char *p = token; *p && n < 8; p++) {
+        char c = *p;
+        if (c >= 'A' && c <= 'Z')
+            c = (char) (c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            suffix[n++] = c;
+    }
+    suffix[n] = '\0';
+    snprintf (out, cap, "user%s", suffix);
+}
+
+size_t
+sb_accounts_count (const sb_accounts_t *self)
+{
+    return sb_map_size (self->by_handle);
+}

@@ -1,0 +1,241 @@
+/*
+ * sb_control: the /_sandbox control API (JSON, no authentication).
+ *
+ *   GET    /_sandbox/health                 {"ok":true}
+ *   POST   /_sandbox/accounts               {"platform","handle","token"} -> 201
+ *   POST   /_sandbox/tokens/revoke          {"token"}
+ *   POST   /_sandbox/faults                 rule (sb_faults.h) -> 201 {"id":N}
+ *   GET    /_sandbox/faults                 {"faults":[...]}
+ *   DELETE /_sandbox/faults[/ID]            clear all / one
+ *   POST   /_sandbox/mentions               {"platform","account","from","text"[,"in_reply_to_id"]}
+ *   GET    /_sandbox/ledger[?platform=&account=&since=SEQ]
+ *   GET    /_sandbox/stats
+ *   POST   /_sandbox/reset
+ */
+#include "sb_log.h"
+#include "sb_world.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *
+s_body_object (const sb_req_t *req, sb_reply_t *rep)
+{
+    json_error_t err;
+    json_t *root = json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        char msg[256];
+        snprintf (msg, sizeof (msg), "invalid JSON body: %s", err.text);
+        sb_reply_error (rep, 400, msg);
+        return NULL;
+    }
+    if (!json_is_object (root)) {
+        json_decref (root);
+        sb_reply_error (rep, 400, "the body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+static const char *
+s_string (const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get (obj, key);
+    return json_is_string (v) ? json_string_value (v) : NULL;
+}
+
+static void
+s_accounts (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
+{
+    json_t *body = s_body_object (req, rep);
+    if (!body)
+        return;
+    const char *platform = s_string (body, "platform");
+    const char *handle = s_string (body, "handle");
+    const char *token = s_string (body, "token");
+    if (!platform || sb_world_platform_index (world, platform) < 0)
+        sb_reply_error (rep, 422, "'platform' must name a sandbox platform");
+    else if (!handle || !sb_accounts_handle_valid (handle))
+        sb_reply_error (rep, 422, "'handle' must be 1-30 characters of [A-Za-z0-9_]");
+    else if (!token || !*token || strlen (token) > 1024)
+        sb_reply_error (rep, 422, "'token' must be a non-empty string (at most 1024 bytes)");
+    else {
+        uint64_t now = sb_now_us ();
+        sb_world_lock (world);
+        sb_account_t *a = sb_accounts_ensure (world->accounts, platform, handle,
+                                              sb_world_next_id (world, now), now);
+        if (a && sb_accounts_add_token (world->accounts, a, token) == 0) {
+            rep->status = 201;
+            sb_buf_adds (&rep->body, "{\"id\":");
+            sb_buf_add_json_id (&rep->body, a->id);
+            sb_buf_adds (&rep->body, ",\"platform\":");
+            sb_buf_add_json_str (&rep->body, a->platform);
+            sb_buf_adds (&rep->body, ",\"handle\":");
+            sb_buf_add_json_str (&rep->body, a->handle);
+            sb_buf_printf (&rep->body, ",\"api_base\":\"%s/%s\"}", world->base_url, platform);
+        }
+        else
+            sb_reply_error (rep, 500, "out of memory");
+        sb_world_unlock (world);
+    }
+    json_decref (body);
+}
+
+static void
+s_revoke (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
+{
+    json_t *body = s_body_object (req, rep);
+    if (!body)
+        return;
+    const char *token = s_string (body, "token");
+    if (!token || !*token || strlen (token) > 1024)
+        sb_reply_error (rep, 422, "'token' must be a non-empty string");
+    else {
+        sb_world_lock (world);
+        size_t n = sb_accounts_revoke (world->accounts, token);
+        sb_world_unlock (world);
+        rep->status = 200;
+        sb_buf_printf (&rep->body, "{\"revoked\":true,\"bindings\":%zu}", n);
+    }
+    json_decref (body);
+}
+
+static void
+s_faults (sb_world_t *world, const sb_req_t *req, const char *rest, sb_reply_t *rep)
+{
+    if (sb_req_is (req, "POST") && *rest == '\0') {
+        json_t *body = s_body_object (req, rep);
+        if (!body)
+            return;
+        char err[256];
+        sb_world_lock (world);
+        int64_t id = sb_faults_add (world->faults, body, err, sizeof (err));
+        sb_world_unlock (world);
+        json_decref (body);
+        if (id < 0)
+            sb_reply_error (rep, 422, err);
+        else {
+            rep->status = 201;
+            sb_buf_printf (&rep->body, "{\"id\":%lld}", (long long) id);
+        }
+    }
+    else if (sb_req_is (req, "GET") && *rest == '\0') {
+        rep->status = 200;
+        sb_world_lock (world);
+        sb_faults_dump (world->faults, &rep->body);
+        sb_world_unlock (world);
+    }
+    else if (sb_req_is (req, "DELETE") && *rest == '\0') {
+        sb_world_lock (world);
+        sb_faults_clear (world->faults);
+        sb_world_unlock (world);
+        sb_reply_json (rep, 200, "{\"cleared\":true}");
+    }
+    else if (sb_req_is (req, "DELETE") && *rest == '/') {
+        int64_t id;
+        bool found = false;
+        if (sb_parse_i64 (rest + 1, 1, INT64_MAX, &id) == 0) {
+            sb_world_lock (world);
+            found = sb_faults_remove (world->faults, id);
+            sb_world_unlock (world);
+        }
+        if (found)
+            sb_reply_json (rep, 200, "{\"deleted\":true}");
+        else
+            sb_reply_error (rep, 404, "no such fault rule");
+    }
+    else
+        sb_reply_error (rep, 404, "Not found");
+}
+
+static void
+s_mentions (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
+{
+    json_t *body = s_body_object (req, rep);
+    if (!body)
+        return;
+    const char *platform = s_string (body, "platform");
+    int index = platform ? sb_world_platform_index (world, platform) : -1;
+    if (index < 0)
+        sb_reply_error (rep, 422, "'platform' must name a sandbox platform");
+    else if (!world->platforms[index]->mention)
+        sb_reply_error (rep, 422, "this platform has no mentions");
+    else {
+        sb_world_lock (world);
+        rep->status = world->platforms[index]->mention (world->pstates[index], body, &rep->body);
+        sb_world_unlock (world);
+    }
+    json_decref (body);
+}
+
+static void
+s_ledger (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
+{
+    const char *platform = sb_req_arg (req, "platform");
+    const char *account = sb_req_arg (req, "account");
+    const char *since = sb_req_arg (req, "since");
+    uint64_t since_seq = 0;
+    if (since && *since && sb_parse_u64 (since, &since_seq) != 0) {
+        sb_reply_error (rep, 400, "'since' must be a sequence number");
+        return;
+    }
+    rep->status = 200;
+    sb_world_lock (world);
+    sb_ledger_dump (world->ledger, &rep->body, platform && *platform ? platform : NULL,
+                    account && *account ? account : NULL, since_seq);
+    sb_world_unlock (world);
+}
+
+static void
+s_stats (sb_world_t *world, sb_reply_t *rep)
+{
+    sb_buf_t *out = &rep->body;
+    rep->status = 200;
+    sb_buf_printf (out, "{\"requests\":%llu,\"by_status\":{",
+                   (unsigned long long) atomic_load (&world->requests));
+    size_t n = 0;
+    for (int i = 0; i < 600; i++) {
+        uint64_t count = atomic_load (&world->by_status[i]);
+        if (count)
+            sb_buf_printf (out, "%s\"%d\":%llu", n++ ? "," : "", i, (unsigned long long) count);
+    }
+    sb_world_lock (world);
+    size_t ledger = sb_ledger_count (world->ledger);
+    size_t accounts = sb_accounts_count (world->accounts);
+    sb_world_unlock (world);
+    sb_buf_printf (out,
+                   "},\"ledger\":%zu,\"accounts\":%zu,\"faults_applied\":%llu,"
+                   "\"dropped\":%llu,\"held\":%llu}",
+                   ledger, accounts, (unsigned long long) atomic_load (&world->faults_applied),
+                   (unsigned long long) atomic_load (&world->dropped),
+                   (unsigned long long) atomic_load (&world->held));
+}
+
+void
+sb_control_handle (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
+{
+    const char *p = req->path;
+    bool get = sb_req_is (req, "GET"), post = sb_req_is (req, "POST");
+    if (get && strcmp (p, "/health") == 0)
+        sb_reply_json (rep, 200, "{\"ok\":true}");
+    else if (post && strcmp (p, "/accounts") == 0)
+        s_accounts (world, req, rep);
+    else if (post && strcmp (p, "/tokens/revoke") == 0)
+        s_revoke (world, req, rep);
+    else if (strncmp (p, "/faults", 7) == 0 && (p[7] == '\0' || p[7] == '/'))
+        s_faults (world, req, p + 7, rep);
+    else if (post && strcmp (p, "/mentions") == 0)
+        s_mentions (world, req, rep);
+    else if (get && strcmp (p, "/ledger") == 0)
+        s_ledger (world, req, rep);
+    else if (get && strcmp (p, "/stats") == 0)
+        s_stats (world, rep);
+    else if (post && strcmp (p, "/reset") == 0) {
+        sb_world_reset (world);
+        SB_INFO ("reset");
+        sb_reply_json (rep, 200, "{\"reset\":true}");
+    }
+    else
+        sb_reply_error (rep, 404, "Not found");
+}

@@ -1,0 +1,389 @@
+#include "cr_mastodon.h"
+
+#include "cr_time.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Every Mastodon-specific constant lives here. */
+#define MASTODON_STATUSES_PATH "/api/v1/statuses"
+#define MASTODON_USER_AGENT "crieur/0.1"
+#define MASTODON_RESET_HEADER "X-RateLimit-Reset"
+#define MASTODON_DEFAULT_VISIBILITY "public"
+#define MASTODON_RETRY_DEFAULT_MS 60000LL      /* 429 without a usable reset */
+#define MASTODON_RETRY_MIN_MS 1000LL           /* a reset in the past: wait a little anyway */
+#define MASTODON_RETRY_MAX_MS (24LL * 3600000) /* never defer an account longer on one header */
+#define MASTODON_MAX_URL 2048
+#define MASTODON_MAX_TOKEN 4096
+#define MASTODON_MAX_KEY 256
+#define MASTODON_MAX_ID 128
+
+static const char *const s_visibilities[] = {"public", "unlisted", "private", "direct", NULL};
+
+static const char *s_str(const char *s)
+{
+    return s ? s : "";
+}
+
+/* ---- request ----------------------------------------------------------- */
+
+static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
+{
+    cr_result_clear(r);
+    r->outcome = outcome;
+    cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
+    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
+    return -1;
+}
+
+/* "{api_base}/api/v1/statuses" from an http(s) base with or without trailing
+ * slashes; NULL if the base is not a plain http(s) URL. */
+static char *s_statuses_url(const char *base)
+{
+    size_t n = strlen(base);
+    if (strncasecmp(base, "https://", 8) != 0 && strncasecmp(base, "http://", 7) != 0) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)base[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#') return NULL;
+    }
+    while (n > 0 && base[n - 1] == '/') n--;
+    size_t scheme = base[4] == 's' || base[4] == 'S' ? 8 : 7;
+    if (n <= scheme || n > MASTODON_MAX_URL) return NULL; /* no host */
+    size_t pl = strlen(MASTODON_STATUSES_PATH);
+    char *url = malloc(n + pl + 1);
+    if (!url) return NULL;
+    memcpy(url, base, n);
+    memcpy(url + n, MASTODON_STATUSES_PATH, pl + 1);
+    return url;
+}
+
+/* Printable ASCII without spaces: tokens and keys go into header lines. */
+static int s_token_ok(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+        if (*p <= 0x20 || *p >= 0x7f) return 0;
+    return n > 0 && n <= max;
+}
+
+/* The status text: body, then the link on its own paragraph unless the body
+ * already contains it. */
+static char *s_status_text(const Crieur__PublishPayload *pub, size_t *len)
+{
+    const char *body = s_str(pub->body), *link = s_str(pub->link);
+    size_t bl = strlen(body), ll = strlen(link);
+    int add = ll > 0 && strstr(body, link) == NULL;
+    size_t sep = add && bl > 0 ? 2 : 0;
+    char *text = malloc(bl + sep + (add ? ll : 0) + 1);
+    if (!text) return NULL;
+    memcpy(text, body, bl);
+    if (sep) memcpy(text + bl, "\n\n", 2);
+    if (add) memcpy(text + bl + sep, link, ll);
+    *len = bl + sep + (add ? ll : 0);
+    text[*len] = '\0';
+    return text;
+}
+
+int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
+{
+    const Crieur__Account *acc = task->account;
+    const Crieur__PublishPayload *pub =
+        task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
+    char *url = NULL, *text = NULL, *body = NULL, *auth = NULL;
+    json_t *obj = NULL;
+    int rc = -1;
+
+    if (!acc || !pub) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "publish task without account or payload",
+               "bad_task");
+        goto out;
+    }
+    if (pub->n_media > 0) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+               "media attachments are not supported by this worker yet", "unsupported_media");
+        goto out;
+    }
+    url = s_statuses_url(s_str(acc->api_base));
+    if (!url) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+               "account api_base is not a usable http(s) URL", "bad_api_base");
+        goto out;
+    }
+    if (!s_token_ok(s_str(acc->token), MASTODON_MAX_TOKEN)) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, "account has no usable access token",
+               "no_token");
+        goto out;
+    }
+    char key[MASTODON_MAX_KEY + 1];
+    if (pub->idempotency_key && pub->idempotency_key[0]) {
+        if (!s_token_ok(pub->idempotency_key, MASTODON_MAX_KEY)) {
+            s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                   "post idempotency key is not usable in a header", "bad_idempotency_key");
+            goto out;
+        }
+        snprintf(key, sizeof key, "%s", pub->idempotency_key);
+    } else if (pub->post_id > 0) {
+        /* Deterministic across attempts, so retries stay safe. */
+        snprintf(key, sizeof key, "crieur-post-%lld", (long long)pub->post_id);
+    } else {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post has no idempotency key",
+               "bad_idempotency_key");
+        goto out;
+    }
+    const char *vis = pub->visibility && pub->visibility[0] ? pub->visibility
+                                                            : MASTODON_DEFAULT_VISIBILITY;
+    int vis_ok = 0;
+    for (size_t i = 0; s_visibilities[i]; i++) vis_ok |= strcmp(vis, s_visibilities[i]) == 0;
+    if (!vis_ok) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+               "visibility must be public, unlisted, private or direct", "bad_visibility");
+        goto out;
+    }
+
+    size_t tl = 0;
+    text = s_status_text(pub, &tl);
+    obj = json_object();
+    if (!text || !obj) goto oom;
+    json_t *status = json_stringn(text, tl); /* NULL if not valid UTF-8 */
+    if (!status || json_object_set_new(obj, "status", status)) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
+               "bad_text");
+        goto out;
+    }
+    if (json_object_set_new(obj, "visibility", json_string(vis))) goto oom;
+    if (pub->language && pub->language[0] &&
+        json_object_set_new(obj, "language", json_string(pub->language))) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "language is not valid UTF-8",
+               "bad_language");
+        goto out;
+    }
+    if (pub->in_reply_to && pub->in_reply_to[0] &&
+        json_object_set_new(obj, "in_reply_to_id", json_string(pub->in_reply_to))) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "in_reply_to is not valid UTF-8",
+               "bad_reply_to");
+        goto out;
+    }
+    size_t bl = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    if (bl == 0) goto oom;
+    body = malloc(bl);
+    if (!body || json_dumpb(obj, body, bl, JSON_COMPACT) != bl) goto oom;
+
+    size_t al = strlen(acc->token) + sizeof "Bearer ";
+    auth = malloc(al);
+    if (!auth) goto oom;
+    snprintf(auth, al, "Bearer %s", acc->token);
+    if (cr_http_req_init(req, "POST", url) || cr_http_req_header(req, "Authorization", auth) ||
+        cr_http_req_header(req, "Idempotency-Key", key) ||
+        cr_http_req_header(req, "User-Agent", MASTODON_USER_AGENT) ||
+        cr_http_req_header(req, "Accept", "application/json") ||
+        cr_http_req_body(req, "application/json", &body, bl))
+        goto oom;
+    rc = 0;
+    goto out;
+oom:
+    cr_http_req_clear(req);
+    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+           "internal");
+out:
+    if (auth) {
+        explicit_bzero(auth, strlen(auth));
+        free(auth);
+    }
+    json_decref(obj);
+    free(body);
+    free(text);
+    free(url);
+    return rc;
+}
+
+/* ---- response ---------------------------------------------------------- */
+
+/* "HTTP 503 Service Unavailable" from the status line, or "HTTP 503". */
+static void s_status_text_of(const cr_http_resp_t *resp, char *buf, size_t len)
+{
+    const char *reason = NULL;
+    size_t rl = 0;
+    if (resp->headers && resp->headers_len > 5 && memcmp(resp->headers, "HTTP/", 5) == 0) {
+        const char *end = resp->headers + resp->headers_len;
+        const char *eol = memchr(resp->headers, '\n', resp->headers_len);
+        if (!eol) eol = end;
+        const char *sp = memchr(resp->headers, ' ', (size_t)(eol - resp->headers));
+        if (sp) sp = memchr(sp + 1, ' ', (size_t)(eol - sp - 1));
+        if (sp) {
+            reason = sp + 1;
+            rl = (size_t)(eol - reason);
+            while (rl > 0 && (reason[rl - 1] == '\r' || reason[rl - 1] == ' ')) rl--;
+        }
+    }
+    if (rl > 64) rl = 64;
+    char *clean = rl ? cr_text_clean(reason, rl, 64) : NULL;
+    if (clean && clean[0]) snprintf(buf, len, "HTTP %ld %s", resp->status, clean);
+    else snprintf(buf, len, "HTTP %ld", resp->status);
+    free(clean);
+}
+
+/* The platform's {"error": "..."} text, if the body is such an object. */
+static const char *s_json_error(json_t *root, size_t *len)
+{
+    json_t *e = json_is_object(root) ? json_object_get(root, "error") : NULL;
+    if (!json_is_string(e) || json_string_length(e) == 0) return NULL;
+    *len = json_string_length(e);
+    return json_string_value(e);
+}
+
+/* A usable status id: short printable ASCII without spaces. */
+static const char *s_json_id(json_t *root)
+{
+    json_t *id = json_is_object(root) ? json_object_get(root, "id") : NULL;
+    if (!json_is_string(id)) return NULL;
+    size_t n = json_string_length(id);
+    const char *s = json_string_value(id);
+    if (n == 0 || n > MASTODON_MAX_ID || strlen(s) != n) return NULL;
+    return s_token_ok(s, MASTODON_MAX_ID) ? s : NULL;
+}
+
+static const char *s_json_url(json_t *root, size_t *len)
+{
+    static const char *const keys[] = {"url", "uri"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *u = json_is_object(root) ? json_object_get(root, keys[i]) : NULL;
+        if (json_is_string(u) && json_string_length(u) > 0) {
+            *len = json_string_length(u);
+            return json_string_value(u);
+        }
+    }
+    return NULL;
+}
+
+static int64_t s_retry_at(const cr_http_resp_t *resp, int64_t now_ms)
+{
+    char value[128];
+    int64_t at;
+    long n = cr_http_header(resp, MASTODON_RESET_HEADER, value, sizeof value);
+    if (n <= 0 || (size_t)n >= sizeof value || cr_time_parse_iso8601(value, &at))
+        return now_ms + MASTODON_RETRY_DEFAULT_MS;
+    if (at < now_ms + MASTODON_RETRY_MIN_MS) at = now_ms + MASTODON_RETRY_MIN_MS;
+    if (at > now_ms + MASTODON_RETRY_MAX_MS) at = now_ms + MASTODON_RETRY_MAX_MS;
+    return at;
+}
+
+static void s_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, size_t elen,
+                  const char *code)
+{
+    r->outcome = outcome;
+    if (error) cr_result_field(&r->error, error, elen, CR_ERROR_MAX_BYTES);
+    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
+}
+
+void cr_mastodon_publish_result(const cr_http_resp_t *resp, int64_t now_ms, cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 1], code[32];
+    cr_result_clear(r);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+
+    if (resp->too_large) {
+        snprintf(buf, sizeof buf, "response too large (over %u KiB)",
+                 CR_HTTP_MAX_BODY_BYTES / 1024u);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, strlen(buf), "too_large");
+        return;
+    }
+    if (resp->curl_code != 0) {
+        snprintf(code, sizeof code, "curl:%d", resp->curl_code);
+        const char *err = resp->error && resp->error[0] ? resp->error
+                                                        : curl_easy_strerror(resp->curl_code);
+        if (!resp->sent || cr_http_code_before_send(resp->curl_code)) {
+            snprintf(buf, sizeof buf, "platform not reached: %s", err);
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, strlen(buf), code);
+        } else {
+            /* Sent, answer lost: Mastodon may have published it. The broker
+             * retries with the same Idempotency-Key, which is safe. */
+            snprintf(buf, sizeof buf, "no answer after the request was sent: %s", err);
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, strlen(buf), code);
+        }
+        return;
+    }
+
+    long st = resp->status;
+    json_t *root = NULL;
+    if (resp->body && resp->body_len > 0) root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    size_t elen = 0;
+    const char *perr = s_json_error(root, &elen);
+    char stext[96];
+    s_status_text_of(resp, stext, sizeof stext);
+    if (!perr) {
+        perr = stext;
+        elen = strlen(stext);
+    }
+    snprintf(code, sizeof code, "%ld", st);
+
+    if (st >= 200 && st <= 299) {
+        const char *id = s_json_id(root);
+        if (!id) {
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "malformed success response",
+                  strlen("malformed success response"), "malformed_success");
+        } else {
+            size_t ul = 0;
+            const char *url = s_json_url(root, &ul);
+            r->outcome = CRIEUR__OUTCOME__OUTCOME_OK;
+            cr_result_field(&r->platform_post_id, id, strlen(id), CR_FIELD_MAX_BYTES);
+            if (url) cr_result_field(&r->url, url, ul, CR_FIELD_MAX_BYTES);
+        }
+    } else if (st == 401) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, perr, elen, code);
+    } else if (st == 429) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, perr, elen, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else if (st == 408 || (st >= 500 && st <= 599)) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, perr, elen, code);
+    } else if (st >= 400 && st <= 499) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, perr, elen, code);
+    } else if (st >= 300 && st <= 399) {
+        /* Mastodon never redirects this call: a proxy in front of a wrong
+         * api_base (http vs https, old domain) did, before the application. */
+        char loc[256];
+        long ll = cr_http_header(resp, "Location", loc, sizeof loc);
+        snprintf(buf, sizeof buf, "unexpected redirect (%s)%s%s: check the account's api_base",
+                 stext, ll > 0 ? " to " : "", ll > 0 ? loc : "");
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, strlen(buf), code);
+    } else {
+        snprintf(buf, sizeof buf, "unexpected answer (%s)", stext);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, strlen(buf), code);
+    }
+    json_decref(root);
+}
+
+/* ---- adapter ----------------------------------------------------------- */
+
+enum { S_START = 0, S_PUBLISH_SENT = 1 };
+
+static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
+{
+    const Crieur__Task *t = call->task;
+    switch (call->step) {
+    case S_START:
+        if (t->kind != CRIEUR__JOB_KIND__KIND_PUBLISH)
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
+                                "mastodon adapter does not handle this job kind",
+                                "unsupported_kind");
+        if (cr_mastodon_publish_request(t, &call->req, &call->result)) return CR_STEP_DONE;
+        call->step = S_PUBLISH_SENT;
+        return CR_STEP_REQUEST;
+    case S_PUBLISH_SENT:
+        if (!prev) return -1;
+        cr_mastodon_publish_result(prev, call->now_ms, &call->result);
+        return CR_STEP_DONE;
+    default:
+        return -1;
+    }
+}
+
+const cr_adapter_t cr_mastodon_adapter = {
+    .platform = "mastodon",
+    .kinds = CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_PUBLISH),
+    .step = s_step,
+    .release = NULL,
+};

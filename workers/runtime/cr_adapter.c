@@ -1,0 +1,98 @@
+#include "cr_adapter.h"
+
+#include "cr_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cr_call_init(cr_call_t *call, const Crieur__Task *task)
+{
+    memset(call, 0, sizeof *call);
+    call->task = task;
+}
+
+void cr_result_clear(cr_result_t *r)
+{
+    free(r->platform_post_id);
+    free(r->url);
+    free(r->error);
+    free(r->error_code);
+    memset(r, 0, sizeof *r);
+}
+
+void cr_call_clear(cr_call_t *call, const cr_adapter_t *adapter)
+{
+    if (adapter && adapter->release && call->state) adapter->release(call);
+    call->state = NULL;
+    cr_http_req_clear(&call->req);
+    cr_result_clear(&call->result);
+}
+
+char *cr_text_clean(const char *s, size_t len, size_t max)
+{
+    if (!s) len = 0;
+    size_t cap = len < max ? len : max;
+    char *out = malloc(cap + 1);
+    if (!out) return NULL;
+    size_t o = 0, i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if (o + 1 > max) break;
+            out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+            i++;
+            continue;
+        }
+        /* Length of the sequence if valid, from the shared validator. */
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (want > len - i) want = len - i;
+        if (want > 1 && cr_utf8_invalid_at(s + i, want) < 0) {
+            if (o + want > max) break;
+            memcpy(out + o, s + i, want);
+            o += want;
+            i += want;
+        } else {
+            if (o + 1 > max) break;
+            out[o++] = '?';
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int cr_result_field(char **field, const char *text, size_t len, size_t max)
+{
+    free(*field);
+    *field = NULL;
+    if (!text || len == 0) return 0;
+    *field = cr_text_clean(text, len, max);
+    return *field ? 0 : -1;
+}
+
+int cr_call_done(cr_call_t *call, Crieur__Outcome outcome, int http_status, const char *error,
+                 const char *error_code)
+{
+    cr_result_t *r = &call->result;
+    r->outcome = outcome;
+    r->http_status = http_status;
+    if (error && cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES)) return -1;
+    if (error_code &&
+        cr_result_field(&r->error_code, error_code, strlen(error_code), CR_FIELD_MAX_BYTES))
+        return -1;
+    return CR_STEP_DONE;
+}
+
+const char *cr_outcome_name(Crieur__Outcome o)
+{
+    switch (o) {
+    case CRIEUR__OUTCOME__OUTCOME_OK: return "ok";
+    case CRIEUR__OUTCOME__OUTCOME_TRANSIENT: return "transient";
+    case CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED: return "rate_limited";
+    case CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED: return "auth_expired";
+    case CRIEUR__OUTCOME__OUTCOME_PERMANENT: return "permanent";
+    case CRIEUR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
+    case CRIEUR__OUTCOME__OUTCOME_INDETERMINATE: return "indeterminate";
+    default: return "unknown";
+    }
+}

@@ -1,0 +1,84 @@
+/* cr_adapter: the interface between the worker runtime and one platform.
+ *
+ * Vocabulary: a *task* is one dispatch of a job to this worker (job id +
+ * attempt); a *call* is the adapter's work on one task: a small state machine
+ * that issues zero or more HTTP requests in sequence (a media upload then a
+ * post, a container then its publication) and ends with a *result*.
+ *
+ * The runtime calls adapter->step(call, prev) with prev == NULL first, then
+ * with the response to each request the step asked for. A step either fills
+ * call->req and returns CR_STEP_REQUEST, or fills call->result and returns
+ * CR_STEP_DONE. A step never blocks and never touches the network itself, so
+ * adapters are tested with canned responses. call->step is the adapter's own
+ * state number (0 at the start); call->state may hold adapter data, released
+ * by adapter->release.
+ *
+ * A step returning anything else (-1: out of memory, adapter bug) ends the
+ * call as TRANSIENT if no request was sent yet, else INDETERMINATE. */
+#ifndef CR_ADAPTER_H
+#define CR_ADAPTER_H
+
+#include "cr_http.h"
+#include "crieur.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CR_ERROR_MAX_BYTES 500 /* Result.error is cut to this, valid UTF-8 */
+#define CR_FIELD_MAX_BYTES 2048 /* platform ids and urls */
+#define CR_KIND_BIT(kind) (1u << (unsigned)(kind))
+
+typedef enum {
+    CR_STEP_DONE = 0,
+    CR_STEP_REQUEST = 1,
+} cr_step_t;
+
+/* What a call ended with; strings are owned (NULL = empty). */
+typedef struct {
+    Crieur__Outcome outcome;
+    int http_status;
+    char *platform_post_id;
+    char *url;
+    char *error;
+    char *error_code;
+    int64_t retry_at_ms;
+} cr_result_t;
+
+typedef struct {
+    const Crieur__Task *task; /* borrowed: valid for the whole call */
+    int64_t now_ms;           /* wall clock when this step runs (set by the runtime) */
+    int step;                 /* adapter-defined state, 0 at the start */
+    void *state;              /* adapter-defined data */
+    cr_http_req_t req;        /* the next request, cleared before each step */
+    cr_result_t result;       /* the outcome, once the call is done */
+} cr_call_t;
+
+typedef struct cr_adapter {
+    const char *platform; /* "mastodon": matches Account.platform */
+    uint32_t kinds;       /* CR_KIND_BIT(JobKind) of the kinds it handles */
+    int (*step)(cr_call_t *call, const cr_http_resp_t *prev);
+    void (*release)(cr_call_t *call); /* frees call->state; may be NULL */
+} cr_adapter_t;
+
+void cr_call_init(cr_call_t *call, const Crieur__Task *task);
+/* Releases the adapter's state, the request and the result. */
+void cr_call_clear(cr_call_t *call, const cr_adapter_t *adapter);
+
+/* Ends the call: sets outcome, status, error text (cleaned, may be NULL) and
+ * error code (may be NULL). Returns CR_STEP_DONE, or -1 out of memory. */
+int cr_call_done(cr_call_t *call, Crieur__Outcome outcome, int http_status, const char *error,
+                 const char *error_code);
+
+void cr_result_clear(cr_result_t *r);
+/* Replaces *field with a cleaned copy of text[0..len) (see cr_text_clean);
+ * text NULL or empty sets NULL. 0 or -1. */
+int cr_result_field(char **field, const char *text, size_t len, size_t max);
+
+/* A copy of s[0..len) that is safe to store, send and log: at most max bytes,
+ * valid UTF-8 (bad bytes become '?'), control characters become spaces,
+ * never cut inside a character. NULL only out of memory. */
+char *cr_text_clean(const char *s, size_t len, size_t max);
+
+const char *cr_outcome_name(Crieur__Outcome o);
+
+#endif

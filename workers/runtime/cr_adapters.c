@@ -1,0 +1,23 @@
+#include "cr_adapters.h"
+
+#include "cr_mastodon.h"
+
+#include <string.h>
+
+static const cr_adapter_t *const s_builtin[] = {
+    &cr_mastodon_adapter,
+    NULL,
+};
+
+const cr_adapter_t *const *cr_adapters_builtin(void)
+{
+    return s_builtin;
+}
+
+const cr_adapter_t *cr_adapters_find(const cr_adapter_t *const *list, const char *platform)
+{
+    if (!list || !platform) return NULL;
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(list[i]->platform, platform) == 0) return list[i];
+    return NULL;
+}
