@@ -415,7 +415,7 @@ static void test_reload(void **state)
 
 /* Every string the loader allocated, through every layer and every error
  * path, is released by cr_config_free (LeakSanitizer checks at exit). */
-static void test_free(void **state)
+static void test_free_releases_everything(void **state)
 {
     fixture_t *f = *state;
     s_write(f->path, "log-level = debug\ntoken = from-file\nbroker-endpoint = tcp://f:1\n");
@@ -450,7 +450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_and_malformed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_help, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reload, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_free, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_free_releases_everything, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, 0, NULL);
 }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The SQL interface and the broker's cycle function, straight against
+# PostgreSQL: input checks, time zones, claims, fencing, leases, retries.
+T_NAME=sql_interface
+source "$(dirname "$0")/../harness/lib.sh"
+t_db
+
+# fails "what" SQL [expected message part]: the statement must raise.
+fails() {
+    local out
+    if out=$(psql "$CRIEUR_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -c "$2" 2>&1); then
+        T_FAIL=$((T_FAIL + 1)); echo "FAIL - $1: statement succeeded: $out"
+    elif [ -n "${3:-}" ] && ! grep -qF -- "$3" <<<"$out"; then
+        T_FAIL=$((T_FAIL + 1)); echo "FAIL - $1: message '$out' lacks '$3'"
+    else
+        T_PASS=$((T_PASS + 1)); echo "ok - $1"
+    fi
+}
+
+sql "select crieur.add_client('acme', 'Europe/Paris')" >/dev/null
+sql "select crieur.add_account('acme', 'mastodon', 'alice', 'http://127.0.0.1:1/mastodon', 'tok')" >/dev/null
+fails "unknown time zone" "select crieur.add_client('x', 'Mars/Olympus')" 'unknown time zone "Mars/Olympus"'
+fails "duplicate client" "select crieur.add_client('acme')" 'already exists'
+fails "unknown client" "select crieur.add_account('nobody', 'mastodon', 'a', 'http://x', 't')" 'unknown client "nobody"'
+fails "unknown platform" "select crieur.add_account('acme', 'myspace', 'a', 'http://x', 't')" 'unknown platform "myspace"'
+fails "bad instance URL" "select crieur.add_account('acme', 'mastodon', 'a', 'ftp://x', 't')" 'not an http(s) URL'
+fails "unknown account" "select crieur.schedule_post(999, 'x', now())" 'unknown account 999'
+fails "empty text" "select crieur.schedule_post(1, '  ', now())" 'must not be empty'
+fails "time in the past" "select crieur.schedule_post(1, 'x', now() - interval '1 hour')" 'is in the past'
+fails "text too long" "select crieur.schedule_post(1, repeat('é', 501), now())" 'is 501 characters long; mastodon allows at most 500'
+eq "a URL counts as 23 characters" 1 \
+    "$(sql "select count(*) from (select crieur.schedule_post(1, repeat('a', 470) || ' https://example.org/' || repeat('p', 200), now() + interval '1 hour')) x")"
+sql "delete from crieur.job; delete from crieur.post" >/dev/null
+
+# Time zones: wall time of the client, DST gap refused, repeated hour = first.
+eq "Paris winter" "2026-01-15 06:00:00+00" "$(sql "set timezone='UTC'; select crieur.local_to_utc('2026-01-15 07:00', 'Europe/Paris')")"
+eq "Paris summer" "2026-07-15 05:00:00+00" "$(sql "set timezone='UTC'; select crieur.local_to_utc('2026-07-15 07:00', 'Europe/Paris')")"
+eq "New York" "2026-07-01 16:00:00+00" "$(sql "set timezone='UTC'; select crieur.local_to_utc('2026-07-01 12:00', 'America/New_York')")"
+eq "repeated hour takes the first" "2026-10-25 00:30:00+00" "$(sql "set timezone='UTC'; select crieur.local_to_utc('2026-10-25 02:30', 'Europe/Paris')")"
+fails "skipped hour refused" "select crieur.local_to_utc('2026-03-29 02:30', 'Europe/Paris')" 'does not exist in time zone Europe/Paris'
+
+# Claims: due jobs only, in time order, leased to the caller, attempt counted.
+p1=$(sql "select crieur.schedule_post(1, 'one', now())")
+p2=$(sql "select crieur.schedule_post(1, 'two', now())")
+p3=$(sql "select crieur.schedule_post(1, 'later', now() + interval '1 hour')")
+claim="select job_id || ':' || attempt from crieur.broker_cycle('b1', null, 10, 1000, 10000, null) where job_id is not null order by job_id"
+got=$(sql "$claim" | tr '\n' ' ')
+j1=$(sql "select id from crieur.job where ref_id=$p1")
+j2=$(sql "select id from crieur.job where ref_id=$p2")
+eq "claims the two due jobs with attempt 1" "$j1:1 $j2:1 " "$got"
+eq "a second broker claims nothing (SKIP LOCKED / leased)" "" "$(sql "select job_id from crieur.broker_cycle('b2', null, 10, 1000, 10000, null) where job_id is not null")"
+eq "summary row gives the next due time" 1 \
+    "$(sql "select count(*) from crieur.broker_cycle('b2', null, 0, 1000, 10000, null) where job_id is null and next_due_ms between extract(epoch from now() + interval '59 minutes') * 1000 and extract(epoch from now() + interval '61 minutes') * 1000")"
+
+# cycle OWNER RESULTS-JSON CLAIM [KNOWN]: prints "applied stale" of the summary row.
+cycle() {
+    local known=${4:-null} results=null
+    [ "$known" != null ] && known="'$known'"
+    [ -n "$2" ] && results="'$2'"
+    sql "select applied || ' ' || stale from crieur.broker_cycle('$1', $results, $3, 1000, 10000, $known) where job_id is null"
+}
+# Fencing: wrong attempt, wrong owner -> nothing changes, counted stale.
+eq "wrong attempt is fenced out" "0 1" "$(cycle b1 "[{\"j\":$j1,\"a\":2,\"o\":\"ok\"}]" 0)"
+eq "another broker's result is fenced out" "0 1" "$(cycle b2 "[{\"j\":$j1,\"a\":1,\"o\":\"ok\"}]" 0)"
+eq "job still leased to b1" "leased b1" "$(sql "select state || ' ' || lease_owner from crieur.job where id=$j1")"
+eq "the right result applies" "1 0" \
+    "$(cycle b1 "[{\"j\":$j1,\"a\":1,\"o\":\"ok\",\"p\":\"P1\",\"u\":\"http://u/1\",\"w\":\"w1\",\"h\":200}]" 0)"
+eq "post published with platform id and url" "published P1 http://u/1" \
+    "$(sql "select status || ' ' || platform_post_id || ' ' || url from crieur.post where id=$p1")"
+eq "finished job left the queue" 0 "$(sql "select count(*) from crieur.job where id=$j1")"
+eq "attempt recorded" "ok w1 200" "$(sql "select outcome || ' ' || worker || ' ' || http_status from crieur.attempt where job_id=$j1")"
+eq "a duplicate result changes nothing" "0 1" "$(cycle b1 "[{\"j\":$j1,\"a\":1,\"o\":\"permanent\"}]" 0)"
+eq "post still published" published "$(sql "select status from crieur.post where id=$p1")"
+
+# Transient: back to the queue with backoff, error counted.
+eq "transient applied" "1 0" "$(cycle b1 "[{\"j\":$j2,\"a\":1,\"o\":\"transient\",\"e\":\"HTTP 503\"}]" 0)"
+eq "retry scheduled later with one error" "scheduled 1 true" \
+    "$(sql "select state || ' ' || errors || ' ' || (run_at > now()) from crieur.job where id=$j2")"
+eq "post still scheduled, error noted" "scheduled HTTP 503" "$(sql "select status || ' ' || last_error from crieur.post where id=$p2")"
+# Rate limited: waits for the reset, attempt not counted.
+sql "update crieur.job set run_at = now() where id=$j2" >/dev/null
+eq "claimed again as attempt 2" "$j2:2" "$(sql "$claim" | tr -d '\n')"
+reset_ms=$(sql "select (extract(epoch from now() + interval '90 seconds') * 1000)::bigint")
+eq "rate limit applied" "1 0" "$(cycle b1 "[{\"j\":$j2,\"a\":2,\"o\":\"rate_limited\",\"r\":$reset_ms}]" 0)"
+eq "deferred to the platform's reset, errors unchanged" "1 true" \
+    "$(sql "select errors || ' ' || (abs(extract(epoch from run_at) * 1000 - $reset_ms) < 2) from crieur.job where id=$j2")"
+# Dead after max attempts.
+sql "update crieur.job set run_at = now(), max_attempts = 2 where id=$j2" >/dev/null
+eq "claimed as attempt 3" "$j2:3" "$(sql "$claim" | tr -d '\n')"
+cycle b1 "[{\"j\":$j2,\"a\":3,\"o\":\"indeterminate\",\"e\":\"timeout\"}]" 0 >/dev/null
+eq "dead: post failed with the count" "failed|gave up after 2 attempts: timeout" \
+    "$(sql "select status || '|' || last_error from crieur.post where id=$p2")"
+eq "dead job left the queue" 0 "$(sql "select count(*) from crieur.job where id=$j2")"
+
+# Expired lease: any broker puts it back, recording a lost attempt.
+j3=$(sql "select id from crieur.job where ref_id=$p3")
+sql "update crieur.job set run_at = now() where id=$j3" >/dev/null
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 1000, null)" >/dev/null
+sleep 1.2
+cycle b2 "" 0 "{}" >/dev/null
+eq "expired lease returned to the queue" "scheduled" "$(sql "select state from crieur.job where id=$j3")"
+eq "lost attempt recorded" "lost" "$(sql "select outcome from crieur.attempt where job_id=$j3 and attempt=1")"
+# Orphan: leased in b1's name but unknown to b1 -> released unchanged.
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
+cycle b1 "" 0 "{}" >/dev/null
+eq "orphan lease released" "scheduled 1" "$(sql "select state || ' ' || errors from crieur.job where id=$j3")"
+eq "released attempt recorded" "released" "$(sql "select outcome from crieur.attempt where job_id=$j3 and attempt=2")"
+# Known jobs keep their lease.
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
+cycle b1 "" 0 "{$j3}" >/dev/null
+eq "known job keeps its lease" "leased" "$(sql "select state from crieur.job where id=$j3")"
+# Start-up recovery.
+eq "broker_recover returns what the id held" 1 "$(sql "select crieur.broker_recover('b1')")"
+eq "recovered job is back in the queue" "scheduled" "$(sql "select state from crieur.job where id=$j3")"
+# Cancel of a leased job whose broker died: ends cancelled when the lease expires.
+sql "select count(*) from crieur.broker_cycle('b9', null, 10, 0, 1000, null)" >/dev/null
+eq "cancel of a leased job is a request" cancel_requested "$(sql "select crieur.cancel_post($p3)")"
+sleep 1.2
+cycle b2 "" 0 "{}" >/dev/null
+eq "cancelled once its lease expired" "cancelled 0" \
+    "$(sql "select p.status || ' ' || (select count(*) from crieur.job where ref_id=$p3) from crieur.post p where id=$p3")"
+# auth_expired: the account is flagged and its jobs wait.
+p4=$(sql "select crieur.schedule_post(1, 'auth', now())")
+j4=$(sql "select id from crieur.job where ref_id=$p4")
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
+cycle b1 "[{\"j\":$j4,\"a\":1,\"o\":\"auth_expired\",\"e\":\"The access token is invalid\"}]" 0 >/dev/null
+eq "account flagged" "auth_failed|The access token is invalid" "$(sql "select status || '|' || status_reason from crieur.account where id=1")"
+sql "update crieur.job set run_at = now() where id=$j4" >/dev/null
+eq "jobs of a flagged account are not claimed" "" "$(sql "$claim")"
+eq "post waits instead of failing" scheduled "$(sql "select status from crieur.post where id=$p4")"
+t_done
