@@ -137,9 +137,26 @@ static int s_load_file(const cr_opt_t *table, void *cfg, const char *path, int r
             rc = -1;
             break;
         }
-        if (reload_only && !o->reloadable) continue;
         char source[1100];
         snprintf(source, sizeof source, "%s:%d", path, lineno);
+        if (reload_only && !o->reloadable) {
+            /* Not applied, but still checked: a reload reports a file that
+             * the next start would refuse. */
+            union {
+                char *s;
+                long l;
+                int b;
+            } scratch = {0};
+            cr_opt_t probe = *o;
+            probe.offset = 0;
+            int bad = s_set(&scratch, &probe, val, source, err, errlen);
+            if (o->type == CR_OPT_STRING) free(scratch.s);
+            if (bad) {
+                rc = -1;
+                break;
+            }
+            continue;
+        }
         if (s_set(cfg, o, val, source, err, errlen)) {
             rc = -1;
             break;
@@ -217,6 +234,10 @@ cr_config_rc_t cr_config_load(const cr_opt_t *table, void *cfg, int argc, char *
         size_t nl = eq ? (size_t)(eq - a) : strlen(a);
         const char *val = eq ? eq + 1 : NULL;
         if (nl == 6 && strncmp(a, "config", 6) == 0) {
+            if (!eq && i + 1 >= argc) {
+                snprintf(err, errlen, "option '--config' needs a file (see %s --help)", prog);
+                return CR_CONFIG_ERROR;
+            }
             if (!eq) i++;
             continue;
         }
@@ -252,16 +273,20 @@ int cr_config_reload(const cr_opt_t *table, void *cfg, const char *file, char *e
                                                            : sizeof(int));
         if (end > size) size = end;
     }
-    char *copy = calloc(1, size);
-    if (!copy) return -1;
+    char *copy = calloc(1, size ? size : 1);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     memcpy(copy, cfg, size);
+    int rc = 0;
     for (const cr_opt_t *o = table; o->name; o++)
         if (o->type == CR_OPT_STRING) {
             char **p = s_field(copy, o);
-            *p = *p ? strdup(*p) : NULL;
+            if (*p && !(*p = strdup(*p))) rc = -1;
         }
-    int rc = 0;
-    if (file && *file) rc = s_load_file(table, copy, file, 1, err, errlen);
+    if (rc) snprintf(err, errlen, "out of memory");
+    if (rc == 0 && file && *file) rc = s_load_file(table, copy, file, 1, err, errlen);
     if (rc == 0) rc = s_load_env(table, copy, 1, err, errlen);
     if (rc == 0) {
         cr_config_free(table, cfg);

@@ -99,8 +99,14 @@ int cr_time_parse_iso8601(const char *s, int64_t *out_ms)
 int cr_time_format_iso8601(int64_t ms, char *buf, size_t len)
 {
     struct tm tm;
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    int rem = (int)(ms - (int64_t)secs * 1000);
+    /* Floor division without computing ms - 999, which overflows near INT64_MIN. */
+    int64_t q = ms / 1000;
+    int rem = (int)(ms % 1000);
+    if (rem < 0) {
+        q--;
+        rem += 1000;
+    }
+    time_t secs = (time_t)q;
     if (!gmtime_r(&secs, &tm)) return -1;
     int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
@@ -117,10 +123,13 @@ int cr_time_parse_delay(const char *s, int64_t *out_ms)
     if (*s != '+') return -1;
     s++;
     if (!isdigit((unsigned char)*s)) return -1;
+    /* At most ten years (of 365 days), whatever the unit: the limit applies
+     * to the product, so that v * unit can neither overflow nor exceed it. */
+    const int64_t max_ms = 10LL * 365 * 86400 * 1000;
     int64_t v = 0;
     while (isdigit((unsigned char)*s)) {
         v = v * 10 + (*s - '0');
-        if (v > 10LL * 365 * 86400 * 1000) return -1;
+        if (v > max_ms) return -1;
         s++;
     }
     int64_t unit;
@@ -130,6 +139,7 @@ int cr_time_parse_delay(const char *s, int64_t *out_ms)
     else if (strcmp(s, "h") == 0) unit = 3600000;
     else if (strcmp(s, "d") == 0) unit = 86400000;
     else return -1;
+    if (v > max_ms / unit) return -1;
     *out_ms = v * unit;
     return 0;
 }

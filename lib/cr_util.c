@@ -11,11 +11,17 @@ void cr_random_hex(char *buf, size_t len)
     static const char hex[] = "0123456789abcdef";
     unsigned char raw[64];
     size_t n = len ? len - 1 : 0;
-    if (n > sizeof raw * 2) n = sizeof raw * 2;
-    if (getrandom(raw, (n + 1) / 2, 0) < 0) {
-        for (size_t i = 0; i < sizeof raw; i++) raw[i] = (unsigned char)cr_random_below(256);
+    /* In chunks of sizeof raw bytes (2 hex characters each), so that any
+     * length is filled, not only the first 128 characters. */
+    for (size_t done = 0; done < n;) {
+        size_t chars = n - done < sizeof raw * 2 ? n - done : sizeof raw * 2;
+        size_t bytes = (chars + 1) / 2;
+        if (getrandom(raw, bytes, 0) != (ssize_t)bytes) {
+            for (size_t i = 0; i < bytes; i++) raw[i] = (unsigned char)cr_random_below(256);
+        }
+        for (size_t i = 0; i < chars; i++) buf[done + i] = hex[(raw[i / 2] >> ((i & 1) * 4)) & 15];
+        done += chars;
     }
-    for (size_t i = 0; i < n; i++) buf[i] = hex[(raw[i / 2] >> ((i & 1) * 4)) & 15];
     if (len) buf[n] = '\0';
 }
 
@@ -26,12 +32,19 @@ uint64_t cr_random_below(uint64_t n)
         if (getrandom(&state, sizeof state, 0) < 0 || state == 0)
             state = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
     }
-    /* xorshift64* */
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    uint64_t r = state * 0x2545F4914F6CDD1DULL;
-    return n ? r % n : 0;
+    if (n == 0) return 0;
+    /* Rejects the lowest 2^64 mod n outputs so that r % n is uniform (a
+     * plain modulo favours small values when n is large). */
+    const uint64_t threshold = -n % n;
+    uint64_t r;
+    do {
+        /* xorshift64* */
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        r = state * 0x2545F4914F6CDD1DULL;
+    } while (r < threshold);
+    return r % n;
 }
 
 long cr_utf8_invalid_at(const char *str, size_t len)

@@ -300,7 +300,8 @@ static void s_delay_is(const char *s, int64_t want)
 static void s_delay_rejected(const char *s)
 {
     int64_t got = -42;
-    if (cr_time_parse_delay(s, &got) != -1) fail_msg("delay '%s' accepted as %lld", s, (long long)got);
+    if (cr_time_parse_delay(s, &got) != -1)
+        fail_msg("delay '%s' accepted as %lld", s ? s : "(null)", (long long)got);
     assert_int_equal(got, -42);
 }
 
