@@ -200,7 +200,8 @@ const ctl_command_t ctl_cmd_account_add = {
     .sub = "add",
     .synopsis = "--client C --platform mastodon --handle H --instance URL\n"
                 "       (--token-file FILE|- | --token-env VAR | --token TOKEN) [--max-chars N]",
-    .summary = "Adds a social account to a client and prints its id. The token is never shown.",
+    .summary = "Adds a social account to a client and prints its id.",
+    .details = "The access token is stored for the publishers and never printed back.\n",
     .opts = s_add_opts,
     .run = s_add,
 };

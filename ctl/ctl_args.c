@@ -8,8 +8,7 @@
 #include <string.h>
 
 static const ctl_opt_t s_global_opts[] = {
-    {"database", "CONNINFO",
-     "libpq conninfo or postgres:// URL (default: $CRIEUR_DATABASE_URL, else libpq's PG* defaults)"},
+    {"database", "CONNINFO", "libpq conninfo or postgres:// URL (default $CRIEUR_DATABASE_URL)"},
     {"json", NULL, "print lists, post show and status as JSON"},
     {"verbose", NULL, "also print the server's notices"},
     {"help", NULL, "print this help (also -h)"},
@@ -50,7 +49,7 @@ int ctl_usage_err(const ctl_command_t *cmd, const char *fmt, ...)
 }
 
 /* Checks one argument; what names it in the message. */
-static int s_check_utf8(const ctl_command_t *cmd, const char *what, const char *s)
+static int s_check_utf8(const char *what, const char *s)
 {
     long bad = cr_utf8_invalid_at(s, strlen(s));
     if (bad >= 0) {
@@ -104,7 +103,7 @@ int ctl_args_global(ctl_t *ctl, int argc, char **argv, int *i, int *help)
             v = argv[*i + 1];
             (*i)++;
         }
-        if (s_check_utf8(NULL, "--database", v) != CTL_OK) return CTL_USAGE;
+        if (s_check_utf8("--database", v) != CTL_OK) return CTL_USAGE;
         ctl->database = v;
         (*i)++;
         return 1;
@@ -114,7 +113,7 @@ int ctl_args_global(ctl_t *ctl, int argc, char **argv, int *i, int *help)
 
 static int s_find(const ctl_command_t *cmd, const char *name)
 {
-    for (int k = 0; cmd->opts && cmd->opts[k].name; k++)
+    for (int k = 0; cmd->opts && cmd->opts[k].name && k < CTL_MAX_OPTS; k++)
         if (strcmp(cmd->opts[k].name, name) == 0) return k;
     return -1;
 }
@@ -143,6 +142,8 @@ int ctl_args_parse(ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
     int help = 0, only_pos = 0;
     char name[64], what[80];
     memset(out, 0, sizeof *out);
+    for (int k = 0; cmd->opts && cmd->opts[k].name; k++)
+        assert(k < CTL_MAX_OPTS && "raise CTL_MAX_OPTS");
     for (int i = 0; i < argc;) {
         const char *arg = argv[i];
         if (!only_pos && strcmp(arg, "--") == 0) {
@@ -177,7 +178,7 @@ int ctl_args_parse(ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
                 v = argv[++i];
             }
             snprintf(what, sizeof what, "%s", o->name);
-            if (s_check_utf8(cmd, what, v) != CTL_OK) return CTL_USAGE;
+            if (s_check_utf8(what, v) != CTL_OK) return CTL_USAGE;
             out->values[k] = v;
             i++;
             continue;
@@ -187,7 +188,7 @@ int ctl_args_parse(ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
         if (out->npos >= cmd->max_pos || out->npos >= CTL_MAX_POS)
             return ctl_usage_err(cmd, "unexpected argument '%s'", arg);
         s_pos_name(cmd, out->npos, what, sizeof what);
-        if (s_check_utf8(cmd, what, arg) != CTL_OK) return CTL_USAGE;
+        if (s_check_utf8(what, arg) != CTL_OK) return CTL_USAGE;
         out->pos[out->npos++] = arg;
         i++;
     }

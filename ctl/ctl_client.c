@@ -84,7 +84,7 @@ const ctl_command_t ctl_cmd_client_list = {
     .group = "client",
     .sub = "list",
     .synopsis = "",
-    .summary = "Lists the clients with their time zone and number of accounts.",
+    .summary = "Lists the clients.",
     .opts = s_no_opts,
     .run = s_list,
 };

@@ -22,15 +22,24 @@
 static void s_one_line(const char *in, char *out, size_t len)
 {
     size_t o = 0;
-    int space = 0;
+    int space = 0, line = 0;
     if (len == 0) return;
     for (const char *p = in ? in : ""; *p && o + 1 < len; p++) {
-        if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
+        if (*p == '\n' || *p == '\r') {
+            line = o > 0;
+            continue;
+        }
+        if (*p == '\t' || *p == ' ') {
             space = o > 0;
             continue;
         }
-        if (space && o + 2 < len) out[o++] = ' ';
-        space = 0;
+        if (line && o + 3 < len) { /* a new line of the message: "; " */
+            out[o++] = ';';
+            out[o++] = ' ';
+        } else if (space && o + 2 < len) {
+            out[o++] = ' ';
+        }
+        space = line = 0;
         out[o++] = *p;
     }
     out[o] = '\0';
@@ -153,7 +162,7 @@ static long s_line_of(const char *sql, long pos)
     return line;
 }
 
-int ctl_db_script(PGconn *conn, const char *sql, const char *what)
+int ctl_db_script(PGconn *conn, const char *sql, const char *what, const char *file)
 {
     char context[160];
     snprintf(context, sizeof context, "%s failed", what);
@@ -167,7 +176,7 @@ int ctl_db_script(PGconn *conn, const char *sql, const char *what)
             errno = 0;
             long p = strtol(pos, &end, 10);
             if (errno == 0 && end != pos && p > 0)
-                fprintf(stderr, "at: line %ld of %s\n", s_line_of(sql, p), what);
+                fprintf(stderr, "at: line %ld of %s\n", s_line_of(sql, p), file);
         }
         if (where) fprintf(stderr, "context: %s\n", where);
     }

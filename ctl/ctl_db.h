@@ -39,9 +39,9 @@ int ctl_db_query(PGconn *conn, PGresult **res_p, const char *sql, int nparams,
                  (const char *const[]){__VA_ARGS__})
 
 /* Runs a multi-statement SQL script (simple query protocol): for the
- * migrations embedded in the binary only. what names the script in errors;
- * the error's position is turned into a line number of the script. */
-int ctl_db_script(PGconn *conn, const char *sql, const char *what);
+ * migrations embedded in the binary only. Errors read "crieurctl: <what>
+ * failed: <message>", then the line of the error in file. */
+int ctl_db_script(PGconn *conn, const char *sql, const char *what, const char *file);
 
 /* Prints the error of a failed result (or of the connection if res is NULL). */
 void ctl_db_print_error(PGconn *conn, const PGresult *res, const char *context);

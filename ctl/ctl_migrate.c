@@ -87,15 +87,19 @@ static int s_load(PGconn *conn, s_state_t *st)
 static int s_compare(const s_state_t *st)
 {
     int max = s_max_embedded();
+    const s_applied_t *newest = NULL;
+    for (int k = 0; k < st->n; k++)
+        if (st->rows[k].version > max && (!newest || st->rows[k].version > newest->version))
+            newest = &st->rows[k];
+    if (newest) {
+        ctl_err("the database schema has version %d (%s), newer than this crieurctl knows "
+                "(up to %d); use the crieurctl of that release",
+                newest->version, newest->name, max);
+        return CTL_REFUSED;
+    }
     for (int k = 0; k < st->n; k++) {
         const s_applied_t *a = &st->rows[k];
         const ctl_migration_t *m = s_find_embedded(a->version);
-        if (!m && a->version > max) {
-            ctl_err("the database schema has version %d (%s), newer than this crieurctl knows "
-                    "(up to %d); use the crieurctl of that release",
-                    a->version, a->name, max);
-            return CTL_REFUSED;
-        }
         if (!m) {
             fprintf(stderr, "crieurctl: warning: the database has migration %03d_%s, which this "
                             "crieurctl does not know\n",
@@ -182,9 +186,10 @@ static int s_apply(PGconn *conn, const ctl_migration_t *m)
     char ver[16];
     int rc = ctl_db_query(conn, NULL, "BEGIN", 0, NULL);
     if (rc != CTL_OK) return rc;
-    char what[160];
+    char what[160], file[160];
     snprintf(what, sizeof what, "migration %s", m->id);
-    rc = ctl_db_script(conn, m->sql, what);
+    snprintf(file, sizeof file, "db/migrations/%s.sql", m->id);
+    rc = ctl_db_script(conn, m->sql, what, file);
     if (rc == CTL_OK) {
         snprintf(ver, sizeof ver, "%d", m->version);
         rc = ctl_db_q(conn, NULL,
@@ -271,9 +276,10 @@ static const ctl_opt_t s_opts[] = {
 const ctl_command_t ctl_cmd_migrate = {
     .group = "migrate",
     .synopsis = "[--status]",
-    .summary = "Creates or upgrades the crieur schema with the migrations built into crieurctl.",
+    .summary = "Creates or upgrades the database schema.",
     .opts = s_opts,
-    .details = "Safe to run again and from several places at once: the runs take turns under an\n"
+    .details = "The migrations (db/migrations/NNN_name.sql) are built into crieurctl.\n"
+               "Safe to run again and from several places at once: the runs take turns under an\n"
                "advisory lock and each migration is applied once, in its own transaction.\n",
     .run = s_run,
 };

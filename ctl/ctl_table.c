@@ -240,10 +240,8 @@ static size_t s_cell_buf(const char *s)
 void ctl_table_print_text(const ctl_table_t *t, FILE *out)
 {
     size_t width[CTL_TABLE_MAX_COLS] = {0};
-    int last = -1;
     for (int c = 0; c < t->ncols; c++) {
         if (t->cols[c].flags & CTL_COL_JSON_ONLY) continue;
-        last = c;
         width[c] = ctl_utf8_width(t->cols[c].header);
         for (size_t r = 0; r < t->nrows; r++) {
             const char *s = t->rows[r][c] ? t->rows[r][c] : "";
@@ -254,23 +252,29 @@ void ctl_table_print_text(const ctl_table_t *t, FILE *out)
         }
     }
     for (long r = -1; r < (long)t->nrows; r++) {
+        /* Padding is held back until something follows it: no trailing spaces. */
+        size_t pending = 0;
         int first = 1;
         for (int c = 0; c < t->ncols; c++) {
             if (t->cols[c].flags & CTL_COL_JSON_ONLY) continue;
             const char *s = r < 0 ? t->cols[c].header : t->rows[r][c] ? t->rows[r][c] : "";
-            size_t blen = s_cell_buf(s);
+            size_t blen = s_cell_buf(s), w;
             char small[256];
             char *buf = blen <= sizeof small ? small : malloc(blen);
-            if (!first) fputs("  ", out);
+            if (!first) pending += 2;
             first = 0;
-            if (!buf) { /* out of memory: print it raw rather than nothing */
-                fputs(s, out);
-                continue;
+            if (buf) {
+                w = ctl_utf8_fit(s, (size_t)t->cols[c].max_width, buf, blen);
+            } else { /* out of memory: print it raw rather than nothing */
+                w = width[c];
             }
-            ctl_utf8_fit(s, (size_t)t->cols[c].max_width, buf, blen);
-            if (c == last && !(t->cols[c].flags & CTL_COL_NUM)) fputs(buf, out);
-            else ctl_print_padded(out, buf, width[c], t->cols[c].flags & CTL_COL_NUM);
-            if (buf != small) free(buf);
+            if (t->cols[c].flags & CTL_COL_NUM) pending += width[c] > w ? width[c] - w : 0;
+            if (*(buf ? buf : s)) {
+                for (; pending > 0; pending--) fputc(' ', out);
+                fputs(buf ? buf : s, out);
+            }
+            if (!(t->cols[c].flags & CTL_COL_NUM)) pending += width[c] > w ? width[c] - w : 0;
+            if (buf && buf != small) free(buf);
         }
         fputc('\n', out);
     }

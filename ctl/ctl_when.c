@@ -6,13 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char ctl_when_forms[] =
-    "  now                     at once (the default)\n"
-    "  +90s, +10m, +2h, +1d    after a delay\n"
-    "  2026-12-01 09:30[:00]   wall-clock time in the client's time zone\n"
-    "  2026-12-01T08:30:00Z    an absolute time, ISO-8601 with Z or an offset\n"
-    "  2026-12-01T09:30+01:00  (seconds optional)\n";
-
 /* cr_time_parse_delay bounds the number, not number * unit: with at most 9
  * digits, 999999999d still fits in int64 ms; the result is then capped. */
 #define S_MAX_DELAY_DIGITS 9
@@ -89,8 +82,10 @@ int ctl_when_parse(const char *s, ctl_when_t *out)
     if (*p == '\0') {
         if (ms != 0) return -1; /* wall times are to the second */
         out->kind = CTL_WHEN_LOCAL;
-        snprintf(out->text, sizeof out->text, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi,
-                 se);
+        /* The ranges are checked above; the modulos tell the compiler too. */
+        snprintf(out->text, sizeof out->text, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)y % 10000u,
+                 (unsigned)mo % 100u, (unsigned)d % 100u, (unsigned)h % 100u, (unsigned)mi % 100u,
+                 (unsigned)se % 100u);
         return 0;
     }
 

@@ -27,7 +27,12 @@ typedef struct {
 } ctl_when_t;
 
 /* The accepted forms, for error messages and help (ends with a newline). */
-extern const char ctl_when_forms[];
+#define CTL_WHEN_FORMS                                                         \
+    "  now                     at once (the default)\n"                        \
+    "  +90s, +10m, +2h, +1d    after a delay\n"                                \
+    "  2026-12-01 09:30[:00]   wall-clock time in the client's time zone\n"    \
+    "  2026-12-01T08:30:00Z    an absolute time, ISO-8601 with Z or an offset\n" \
+    "  2026-12-01T09:30+01:00  (seconds optional)\n"
 
 /* Returns 0 and fills out, or -1 if s is none of the forms. */
 int ctl_when_parse(const char *s, ctl_when_t *out);

@@ -256,7 +256,9 @@ BEGIN
         RAISE EXCEPTION 'post text must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_max := coalesce(a.max_chars, a.platform_max);
-    v_len := crieur.text_length(p_body, a.url_chars);
+    -- the publisher appends the link after a blank line when the text lacks it
+    v_len := crieur.text_length(CASE WHEN p_link IS NOT NULL AND p_link <> '' AND strpos(p_body, p_link) = 0
+                                     THEN p_body || E'\n\n' || p_link ELSE p_body END, a.url_chars);
     IF v_len > v_max THEN
         RAISE EXCEPTION 'post text is % characters long; % allows at most %', v_len, a.platform, v_max
             USING ERRCODE = 'string_data_right_truncation',
@@ -268,7 +270,7 @@ BEGIN
     END IF;
     IF p_at < now() - interval '1 minute' THEN
         RAISE EXCEPTION 'publication time % is in the past', p_at
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'use now() to publish at once';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'to publish at once, schedule it for now';
     END IF;
     IF p_kind NOT IN ('editorial', 'promotional') THEN
         RAISE EXCEPTION 'post kind must be editorial or promotional, not "%"', p_kind

@@ -1,0 +1,155 @@
+/* crieurctl: dispatch of the command words to the command modules. */
+#include "ctl.h"
+#include "ctl_args.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const ctl_command_t *const s_commands[] = {
+    &ctl_cmd_migrate,       &ctl_cmd_client_add,  &ctl_cmd_client_list,
+    &ctl_cmd_account_add,   &ctl_cmd_account_list, &ctl_cmd_post_schedule,
+    &ctl_cmd_post_list,     &ctl_cmd_post_show,   &ctl_cmd_post_cancel,
+    &ctl_cmd_post_reschedule, &ctl_cmd_status,
+};
+#define S_NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
+
+/* The commands of group (all if NULL), one per line with the first line of
+ * their summary. */
+static void s_list_commands(FILE *out, const char *group)
+{
+    char name[64];
+    for (size_t k = 0; k < S_NCOMMANDS; k++) {
+        const ctl_command_t *c = s_commands[k];
+        if (group && strcmp(c->group, group) != 0) continue;
+        ctl_args_command_name(c, name, sizeof name);
+        size_t n = strcspn(c->summary, "\n");
+        fprintf(out, "  %-22s %.*s\n", name, (int)n, c->summary);
+    }
+}
+
+static void s_help(FILE *out)
+{
+    fputs("usage: crieurctl [--database CONNINFO] [--json] COMMAND [ARGS...]\n\n"
+          "The operators' command line of Crieur: schema migrations, clients, accounts,\n"
+          "posts and the state of the queue.\n\ncommands:\n",
+          out);
+    s_list_commands(out, NULL);
+    fputs("\n", out);
+    ctl_args_global_help(out);
+    fputs("\nThe database is --database, else $CRIEUR_DATABASE_URL, else libpq's defaults\n"
+          "(PGHOST, PGDATABASE, ...).\n"
+          "Exit codes: 0 success, 1 the database refused the operation, 2 usage error,\n"
+          "3 cannot connect to PostgreSQL.\n"
+          "Help on a command: crieurctl COMMAND --help (e.g. crieurctl post schedule --help).\n",
+          out);
+}
+
+static int s_has_group(const char *group, int *has_subs)
+{
+    int found = 0;
+    *has_subs = 0;
+    for (size_t k = 0; k < S_NCOMMANDS; k++) {
+        if (strcmp(s_commands[k]->group, group) != 0) continue;
+        found = 1;
+        if (s_commands[k]->sub) *has_subs = 1;
+    }
+    return found;
+}
+
+static const ctl_command_t *s_find(const char *group, const char *sub)
+{
+    for (size_t k = 0; k < S_NCOMMANDS; k++) {
+        const ctl_command_t *c = s_commands[k];
+        if (strcmp(c->group, group) != 0) continue;
+        if ((!c->sub && !sub) || (c->sub && sub && strcmp(c->sub, sub) == 0)) return c;
+    }
+    return NULL;
+}
+
+/* Skips global options starting at *i; returns CTL_OK or CTL_USAGE. */
+static int s_globals(ctl_t *ctl, int argc, char **argv, int *i, int *help)
+{
+    while (*i < argc) {
+        int g = ctl_args_global(ctl, argc, argv, i, help);
+        if (g == CTL_USAGE) return CTL_USAGE;
+        if (g == 0) break;
+    }
+    return CTL_OK;
+}
+
+static int s_main(int argc, char **argv)
+{
+    ctl_t ctl = {0};
+    int i = 1, help = 0, has_subs = 0;
+    const char *env = getenv("CRIEUR_DATABASE_URL");
+    if (env && env[0]) ctl.database = env;
+
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("crieurctl %s\n", CRIEUR_VERSION);
+        return CTL_OK;
+    }
+    if (s_globals(&ctl, argc, argv, &i, &help) != CTL_OK) return CTL_USAGE;
+    if (i < argc && strcmp(argv[i], "help") == 0) { /* crieurctl help [COMMAND...] */
+        help = 1;
+        i++;
+    }
+    if (i >= argc) {
+        if (help) {
+            s_help(stdout);
+            return CTL_OK;
+        }
+        fputs("crieurctl: missing command\n", stderr);
+        s_help(stderr);
+        return CTL_USAGE;
+    }
+    const char *group = argv[i++];
+    if (!s_has_group(group, &has_subs)) {
+        fprintf(stderr, "crieurctl: unknown command '%s'; the commands are:\n", group);
+        s_list_commands(stderr, NULL);
+        fputs("(see: crieurctl --help)\n", stderr);
+        return CTL_USAGE;
+    }
+    const char *sub = NULL;
+    if (has_subs) {
+        if (s_globals(&ctl, argc, argv, &i, &help) != CTL_OK) return CTL_USAGE;
+        if (i >= argc || argv[i][0] == '-') {
+            if (help) {
+                printf("usage: crieurctl %s SUBCOMMAND [ARGS...]\n\nsubcommands:\n", group);
+                s_list_commands(stdout, group);
+                printf("\nHelp on one: crieurctl %s SUBCOMMAND --help\n", group);
+                return CTL_OK;
+            }
+            fprintf(stderr, "crieurctl: '%s' needs a subcommand:\n", group);
+            s_list_commands(stderr, group);
+            return CTL_USAGE;
+        }
+        sub = argv[i++];
+    }
+    const ctl_command_t *cmd = s_find(group, sub);
+    if (!cmd) {
+        fprintf(stderr, "crieurctl: unknown command '%s %s'; the %s commands are:\n", group, sub,
+                group);
+        s_list_commands(stderr, group);
+        return CTL_USAGE;
+    }
+    if (help) {
+        ctl_args_help(cmd, stdout);
+        return CTL_OK;
+    }
+    ctl_args_t args;
+    int rc = ctl_args_parse(&ctl, cmd, argc - i, argv + i, &args);
+    if (rc == CTL_ARGS_HELP) return CTL_OK;
+    if (rc != CTL_OK) return rc;
+    return cmd->run(&ctl, cmd, &args);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = s_main(argc, argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "crieurctl: cannot write the output: %s\n", strerror(errno));
+        if (rc == CTL_OK) rc = CTL_REFUSED;
+    }
+    return rc;
+}
