@@ -328,9 +328,10 @@ static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident
         const Crieur__Result *r = rb->results[i];
         cr_job_t *job = cr_jobs_find(self->jobs, r->job_id);
         const char *outcome = s_outcome_name(r->outcome);
+        /* The fence is (job, attempt): the sender's identity may differ from
+         * the one we sent to when the worker reconnected (router handover). */
         if (!job || !outcome || job->state != CR_JOB_INFLIGHT || job->attempt != r->attempt ||
-            !job->worker || job->worker->ident_len != ilen ||
-            memcmp(job->worker->ident, ident, ilen) != 0) {
+            !job->worker) {
             /* late, duplicate or foreign: the fence says it changes nothing */
             self->c.stale++;
             cr_debug("stale result dropped: job=%" PRId64 " attempt=%u", r->job_id, r->attempt);
@@ -755,6 +756,8 @@ cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
     int64_t maxsize = CR_WIRE_MAX_FRAME;
     (void)maxmsg;
     zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    /* a reconnecting worker (same routing id) takes over its old connection */
+    zmq_setsockopt(self->router, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);

@@ -286,8 +286,8 @@ void cr_mastodon_publish_result(const cr_http_resp_t *resp, int64_t now_ms, cr_r
     r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
 
     if (resp->too_large) {
-        snprintf(buf, sizeof buf, "response too large (over %u KiB)",
-                 CR_HTTP_MAX_BODY_BYTES / 1024u);
+        snprintf(buf, sizeof buf, "response too large (body over %u KiB or headers over %u KiB)",
+                 CR_HTTP_MAX_BODY_BYTES / 1024u, CR_HTTP_MAX_HEADER_BYTES / 1024u);
         s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, strlen(buf), "too_large");
         return;
     }
