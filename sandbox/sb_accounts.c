@@ -1,5 +1,7 @@
 /* sb_accounts: users and tokens. See sb_accounts.h. */
 #include "sb_accounts.h"
+
+#include <stdint.h>
 #include "sb_map.h"
 
 #include <stdio.h>
@@ -189,17 +191,21 @@ sb_accounts_revoke (sb_accounts_t *self, const char *token)
 void
 sb_accounts_open_handle (const char *token, char *out, size_t cap)
 {
-    char suffix[9];
+    /* The whole token names the account (sanitised, and hashed when long),
+     * so that two tokens never share an account and its rate limits. */
+    char suffix[41];
     size_t n = 0;
-    for (const char *p = token; *p && n < 8; p++) {
+    uint32_t h = 2166136261u; /* FNV-1a of the whole token */
+    for (const char *p = token; *p; p++) {
+        h = (h ^ (unsigned char) *p) * 16777619u;
         char c = *p;
         if (c >= 'A' && c <= 'Z')
             c = (char) (c - 'A' + 'a');
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+        if (n < 32 && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
             suffix[n++] = c;
     }
     suffix[n] = '\0';
-    snprintf (out, cap, "user%s", suffix);
+    snprintf (out, cap, "user%s%08x", suffix, (unsigned) h);
 }
 
 size_t

@@ -15,9 +15,15 @@ T_FAIL=0
 
 t_cleanup() {
     local rc=$?
-    for p in "${T_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${T_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    # workers first, then brokers, then the sandbox (reverse start order)
+    local i
+    for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${T_PIDS[$i]}" 2>/dev/null || true; done
+    local end=$((SECONDS + 5))
+    for p in "${T_PIDS[@]}"; do
+        while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     if [ -n "${T_DB:-}" ] && [ -n "${T_ADMIN_URL:-}" ]; then
         psql "$T_ADMIN_URL" -XqAc "drop database if exists $T_DB with (force)" >/dev/null 2>&1 || true
     fi
