@@ -21,7 +21,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-int sb_log_level = SB_LOG_INFO;
 
 typedef enum { S_STR, S_INT, S_BOOL, S_FAULT, S_HELP } s_type_t;
 

@@ -1,9 +1,8 @@
 /* sb_accounts: users and tokens. See sb_accounts.h. */
 #include "sb_accounts.h"
-
-#include <stdint.h>
 #include "sb_map.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -43,7 +43,9 @@ sb_account_t *sb_accounts_by_token (const sb_accounts_t *self, const char *platf
 bool sb_accounts_revoked (const sb_accounts_t *self, const char *token);
 /* Revokes the token on every platform; returns how many bindings it removed. */
 size_t sb_accounts_revoke (sb_accounts_t *self, const char *token);
-/* --open: "user" + the first 8 [a-z0-9] characters of the token, lowercased. */
+/* --open: "user" + the token's first 32 [a-z0-9] characters (lowercased) + the
+ * FNV-1a hash of the whole token in 8 hex digits, so that two tokens never
+ * share an account (and its rate limits). */
 void sb_accounts_open_handle (const char *token, char *out, size_t cap);
 size_t sb_accounts_count (const sb_accounts_t *self);
 

@@ -30,6 +30,8 @@ typedef struct {
     sb_buf_t body;
     bool too_large;
     bool resumed;          /* set by the timer thread just before resuming */
+    bool counted;          /* a platform request: counted in the statistics */
+    bool held;             /* timeout_after_accept: counted as held, not dropped */
     s_action_t action;
     sb_reply_t reply;
     uint64_t due_ms;       /* monotonic */
@@ -401,7 +403,7 @@ s_queue (sb_server_t *self, s_request_t *r)
     }
     enum MHD_Result ret = MHD_queue_response (r->conn, (unsigned) status, resp);
     MHD_destroy_response (resp);
-    if (status >= 0 && status < 600)
+    if (r->counted && status >= 0 && status < 600)
         atomic_fetch_add (&self->world->by_status[status], 1);
     return ret;
 }
@@ -422,6 +424,7 @@ s_dispatch (sb_server_t *self, s_request_t *r, s_action_t action, int64_t delay_
         const union MHD_ConnectionInfo *info =
             MHD_get_connection_info (r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         r->fd = info ? info->connect_fd : -1;
+        r->held = true;
         atomic_fetch_add (&self->world->held, 1);
         if (r->fd < 0)
             return MHD_NO;
@@ -457,7 +460,7 @@ s_finish (sb_server_t *self, s_request_t *r)
 {
     if (r->action == S_RESPOND)
         return s_queue (self, r);
-    if (r->action == S_DROP)
+    if (r->action == S_DROP && !r->held)
         atomic_fetch_add (&self->world->dropped, 1);
     return MHD_NO;
 }
@@ -477,6 +480,7 @@ s_platform (sb_server_t *self, s_request_t *r, sb_req_t *req, int index)
     if (*req->path == '\0')
         req->path = "/";
     atomic_fetch_add (&world->requests, 1);
+    r->counted = true;
     sb_world_lock (world);
     if (sb_faults_any (world->faults)) {
         char handle[SB_HANDLE_MAX] = "";

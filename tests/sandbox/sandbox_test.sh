@@ -196,6 +196,17 @@ expect "unknown platform path: 404 JSON" "404 Record not found" "$CODE $(j .erro
 req GET "$M/nowhere"
 expect "unknown prefix: 404 JSON" "404 Not found" "$CODE $(j .error)"
 
+# media: upload, then a status with only media
+printf '\x89PNG\r\n\x1a\nfake image' >"$TMP/img.png"
+req POST "$M/mastodon/api/v2/media" -H 'Authorization: Bearer tok1' -F "file=@$TMP/img.png" -F 'description=alt text'
+expect "media upload" "200 image alt text" "$CODE $(j '"\(.type) \(.description)"')"
+MEDIA=$(j .id)
+req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' -d "media_ids[]=$MEDIA"
+expect "status with media and no text" "200 $MEDIA" "$CODE $(j '.media_attachments[0].id')"
+req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' \
+    -d 'status=x&media_ids[]=1&media_ids[]=2&media_ids[]=3&media_ids[]=4&media_ids[]=5'
+expect "more than 4 media" "422 Cannot attach more than 4 files" "$CODE $(j .error)"
+
 # bad input never crashes
 req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' -H 'Content-Type: application/json' \
     -d '{"status": "unterminated'
