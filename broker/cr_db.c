@@ -24,7 +24,8 @@ struct cr_db {
     uint64_t round_trips;
     int64_t sent_ms;
     int64_t last_rtt_ms;
-    int logged_down;
+    int logged_down;     /* failures since the last success */
+    int64_t last_down_log; /* monotonic ms */
 };
 
 cr_db_t *cr_db_new(const char *conninfo, cr_db_notify_fn *on_notify, cr_db_ready_fn *on_ready,
@@ -59,9 +60,14 @@ static void s_fail_query(cr_db_t *self, const char *why)
 
 static void s_drop(cr_db_t *self, const char *why)
 {
+    int64_t now = cr_mono_ms();
     if (!self->logged_down)
         cr_warn("database connection lost: %s; reconnecting with backoff", why ? why : "unknown");
-    self->logged_down = 1;
+    else if (now - self->last_down_log >= 30000)
+        cr_warn("still no database after %d attempts: %s; check --database-url / CRIEUR_DATABASE_URL",
+                self->logged_down, why ? why : "unknown");
+    if (!self->logged_down || now - self->last_down_log >= 30000) self->last_down_log = now;
+    self->logged_down++;
     if (self->conn) PQfinish(self->conn);
     self->conn = NULL;
     self->state = CR_DB_DOWN;

@@ -16,7 +16,7 @@
     {name, type, def, rel, offsetof(cr_broker_config_t, field), min, max, help}
 
 static const cr_opt_t s_options[] = {
-    OPT("database", CR_OPT_STRING, "", 0, database, 0, 0,
+    OPT("database-url", CR_OPT_STRING, "", 0, database, 0, 0,
         "PostgreSQL connection (conninfo or postgres:// URL); empty = libpq defaults (PGHOST...)"),
     OPT("bind", CR_OPT_STRING, "tcp://127.0.0.1:5555", 0, bind, 0, 0,
         "ZeroMQ endpoint the workers connect to"),

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const ctl_opt_t s_global_opts[] = {
-    {"database", "CONNINFO", "libpq conninfo or postgres:// URL (default $CRIEUR_DATABASE_URL)"},
+    {"database", "CONNINFO", "libpq conninfo or postgres:// URL (default $CRIEUR_DATABASE_URL); --database-url is the same"},
     {"json", NULL, "print lists, post show and status as JSON"},
     {"verbose", NULL, "also print the server's notices"},
     {"help", NULL, "print this help (also -h)"},
@@ -93,7 +93,7 @@ int ctl_args_global(ctl_t *ctl, int argc, char **argv, int *i, int *help)
         (*i)++;
         return 1;
     }
-    if (strcmp(name, "database") == 0) {
+    if (strcmp(name, "database") == 0 || strcmp(name, "database-url") == 0) {
         const char *v = inl;
         if (!v) {
             if (*i + 1 >= argc) {

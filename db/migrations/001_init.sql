@@ -589,7 +589,10 @@ RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO crieur.broker (id, host, pid, endpoint) VALUES (p_owner, p_host, p_pid, p_endpoint)
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-        endpoint = excluded.endpoint, last_seen = now();
+        endpoint = excluded.endpoint, last_seen = now(),
+        started_at = CASE WHEN crieur.broker.pid IS DISTINCT FROM excluded.pid
+                            OR crieur.broker.host IS DISTINCT FROM excluded.host
+                          THEN now() ELSE crieur.broker.started_at END;
     INSERT INTO crieur.worker AS w (id, role, broker, platforms, capacity, in_flight, pid, version, state)
     SELECT x.id, x.role, p_owner, coalesce(ARRAY(SELECT jsonb_array_elements_text(x.platforms)), '{}'),
            x.capacity, x.in_flight, x.pid, x.version, 'connected'

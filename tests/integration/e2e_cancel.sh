@@ -8,7 +8,7 @@ source "$(dirname "$0")/../harness/lib.sh"
 t_db
 t_sandbox --open
 # A long look-ahead so that jobs are claimed and held 5 s before they are due.
-t_broker --database "$CRIEUR_DATABASE_URL" --lookahead-ms 5000 --lease-ms 20000
+t_broker --lookahead-ms 5000 --lease-ms 20000
 t_publisher pub1
 "$BIN_CTL" client add acme >/dev/null
 echo tok-acme > "$T_DIR/tok"

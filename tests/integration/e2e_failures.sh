@@ -9,7 +9,7 @@ t_db
 # The instance allows 100 characters; Crieur's default for Mastodon is 500,
 # so the post passes scheduling checks and the platform refuses it.
 t_sandbox --max-characters 100
-t_broker --database "$CRIEUR_DATABASE_URL" --backoff-ms 300
+t_broker --backoff-ms 300
 t_publisher pub1
 "$BIN_CTL" client add acme >/dev/null
 for h in longtext flaky; do

@@ -10,7 +10,7 @@ N=${E2E_POSTS:-2000}
 
 t_db
 t_sandbox --open
-t_broker --database "$CRIEUR_DATABASE_URL"
+t_broker
 t_publisher pub1 --capacity 64
 t_publisher pub2 --capacity 64
 wait_for "two publishers registered" 20 \
