@@ -96,7 +96,7 @@ static cr_worker_t *s_worker_find(cr_broker_t *self, const void *ident, size_t l
 static void s_result_add(cr_broker_t *self, int64_t job, uint32_t attempt, const char *outcome,
                          int http, const char *pid, const char *url, const char *err,
                          const char *code, int64_t retry_at, const char *worker,
-                         int64_t dispatched, int64_t started, int64_t finished)
+                         int64_t dispatched, int64_t started, int64_t finished, int reconciled)
 {
     cr_buf_t *b = &self->results;
     if (self->n_results) cr_buf_add(b, ",", 1);
@@ -111,6 +111,7 @@ static void s_result_add(cr_broker_t *self, int64_t job, uint32_t attempt, const
     if (dispatched > 0) cr_buf_printf(b, ",\"d\":%" PRId64, dispatched);
     if (started > 0) cr_buf_printf(b, ",\"s\":%" PRId64, started);
     if (finished > 0) cr_buf_printf(b, ",\"f\":%" PRId64, finished);
+    if (reconciled) cr_buf_puts(b, ",\"rc\":true");
     cr_buf_add(b, "}", 1);
     self->n_results++;
 }
@@ -121,7 +122,7 @@ static void s_job_release(cr_broker_t *self, cr_job_t *job, const char *outcome,
 {
     const char *wid = job->worker ? job->worker->id : NULL;
     s_result_add(self, job->id, job->attempt, outcome, 0, NULL, NULL, why, code, 0, wid,
-                 job->dispatched_ms, 0, cr_now_ms());
+                 job->dispatched_ms, 0, cr_now_ms(), 0);
     cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
     cr_job_destroy(&j);
 }
@@ -317,6 +318,7 @@ static const char *s_outcome_name(Crieur__Outcome o)
     case CRIEUR__OUTCOME__OUTCOME_PERMANENT: return "permanent";
     case CRIEUR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
     case CRIEUR__OUTCOME__OUTCOME_INDETERMINATE: return "indeterminate";
+    case CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED: return "unconfirmed";
     default: return NULL;
     }
 }
@@ -339,7 +341,7 @@ static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident
         }
         s_result_add(self, job->id, job->attempt, outcome, r->http_status, r->platform_post_id,
                      r->url, r->error, r->error_code, r->retry_at_ms, job->worker->id,
-                     job->dispatched_ms, r->started_ms, r->finished_ms);
+                     job->dispatched_ms, r->started_ms, r->finished_ms, r->reconciled);
         cr_debug("job=%" PRId64 " attempt=%u account=%" PRId64 " worker=%s outcome=%s http=%d",
                  job->id, job->attempt, job->account.id, job->worker->id, outcome, r->http_status);
         if (job->worker->in_flight) job->worker->in_flight--;
@@ -577,6 +579,7 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
         if (kind == CRIEUR__JOB_KIND__KIND_PUBLISH)
             cr_job_set_publish(job, s_int64(res, i, 4), s_val(res, i, 5), s_val(res, i, 6),
                                s_val(res, i, 7));
+        job->task.reconcile = !PQgetisnull(res, i, 18) && PQgetvalue(res, i, 18)[0] == 't';
         if (cr_jobs_insert(self->jobs, job) != 0) {
             cr_warn("job=%" PRId64 " claimed twice; ignoring the second copy", id);
             cr_job_destroy(&job);

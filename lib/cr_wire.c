@@ -48,7 +48,7 @@ static int s_valid(const Crieur__Envelope *e)
             const Crieur__Result *r = e->results->results[i];
             if (!r || r->job_id <= 0 || r->attempt == 0 ||
                 r->outcome == CRIEUR__OUTCOME__OUTCOME_UNKNOWN ||
-                r->outcome > CRIEUR__OUTCOME__OUTCOME_INDETERMINATE || r->outcome < 0)
+                r->outcome > CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED || r->outcome < 0)
                 return 0;
         }
         return 1;

@@ -31,7 +31,7 @@ NMIG=$(ls "$SRC"/db/migrations/*.sql | wc -l)
 eq "t_db's migrate applied 001_init" "1" "$(grep -c '^applied 001_init$' "$T_DIR/migrate.log")"
 run migrate
 eq "second migrate exits 0" 0 "$RC"
-check "second migrate says up to date" has "$OUT" "database is up to date (version 1)"
+check "second migrate says up to date" has "$OUT" "database is up to date (version $NMIG)"
 eq "schema_version has one row per migration" "$NMIG" "$(sql 'select count(*) from crieur.schema_version')"
 run migrate --status
 eq "migrate --status exits 0" 0 "$RC"

@@ -390,7 +390,7 @@ static void s_assert_invariants(const Crieur__Envelope *e)
             assert_true(r->job_id > 0);
             assert_true(r->attempt > 0);
             assert_true((int)r->outcome >= CRIEUR__OUTCOME__OUTCOME_OK &&
-                        (int)r->outcome <= CRIEUR__OUTCOME__OUTCOME_INDETERMINATE);
+                        (int)r->outcome <= CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED);
         }
         break;
     case CRIEUR__ENVELOPE__BODY_CANCEL:
@@ -769,7 +769,7 @@ static void test_reject_invalid_result(void **state)
     Crieur__Envelope env;
     /* Outcome not set, just past the last, far out, negative on the wire. */
     static const int bad_outcomes[] = {CRIEUR__OUTCOME__OUTCOME_UNKNOWN,
-                                       CRIEUR__OUTCOME__OUTCOME_INDETERMINATE + 1, 99, INT32_MAX,
+                                       CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED + 1, 99, INT32_MAX,
                                        -1, INT32_MIN};
     for (size_t i = 0; i < sizeof bad_outcomes / sizeof bad_outcomes[0]; i++) {
         for (int which = 0; which < 7; which += 6) {
