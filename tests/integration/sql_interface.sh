@@ -128,4 +128,52 @@ eq "account flagged" "auth_failed|The access token is invalid" "$(sql "select st
 sql "update crieur.job set run_at = now() where id=$j4" >/dev/null
 eq "jobs of a flagged account are not claimed" "" "$(sql "$claim")"
 eq "post waits instead of failing" scheduled "$(sql "select status from crieur.post where id=$p4")"
+# Per-kind retry limits.
+eq "publish jobs get the kind's max attempts" 8 "$(sql "select max_attempts from crieur.job where id=$j4")"
+
+# Reconciliation flag: an unknown outcome on a non-idempotent platform.
+sql "update crieur.account set status='active' where id=1" >/dev/null
+sql "select crieur.add_account('acme', 'x', 'bob', 'http://127.0.0.1:1/x', 'tokx')" >/dev/null
+ax=$(sql "select id from crieur.account where platform='x'")
+px=$(sql "select crieur.schedule_post($ax, 'on x', now())")
+jx=$(sql "select id from crieur.job where ref_id=$px")
+sql "delete from crieur.job where id <> $jx" >/dev/null
+eq "first attempt does not reconcile" "$jx false" \
+    "$(sql "select job_id || ' ' || reconcile from crieur.broker_cycle('b1', null, 10, 0, 10000, null) where job_id is not null")"
+cycle b1 "[{\"j\":$jx,\"a\":1,\"o\":\"indeterminate\",\"e\":\"timeout after sending\"}]" 0 >/dev/null
+sql "update crieur.job set run_at = now() where id=$jx" >/dev/null
+eq "after an unknown outcome the next attempt reconciles" "$jx true" \
+    "$(sql "select job_id || ' ' || reconcile from crieur.broker_cycle('b1', null, 10, 0, 10000, null) where job_id is not null")"
+cycle b1 "[{\"j\":$jx,\"a\":2,\"o\":\"ok\",\"p\":\"X1\",\"u\":\"http://x/1\",\"rc\":true}]" 0 >/dev/null
+eq "a reconciled success is recorded as such" "published|found on the platform by reading back; not published again" \
+    "$(sql "select p.status || '|' || a.detail from crieur.post p join crieur.attempt a on a.ref_id = p.id and a.outcome='ok' where p.id=$px")"
+# Mastodon is idempotent: never reconciles.
+pm=$(sql "select crieur.schedule_post(1, 'on mastodon', now())")
+jm=$(sql "select id from crieur.job where ref_id=$pm")
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
+cycle b1 "[{\"j\":$jm,\"a\":1,\"o\":\"indeterminate\"}]" 0 >/dev/null
+sql "update crieur.job set run_at = now() where id=$jm" >/dev/null
+eq "idempotent platforms retry without reconciling" "$jm false" \
+    "$(sql "select job_id || ' ' || reconcile from crieur.broker_cycle('b1', null, 10, 0, 10000, null) where job_id is not null")"
+# Unconfirmed: the post says so and a critical alert is raised.
+cycle b1 "[{\"j\":$jm,\"a\":2,\"o\":\"unconfirmed\",\"e\":\"cannot read back\"}]" 0 >/dev/null
+eq "unconfirmed post" unconfirmed "$(sql "select status from crieur.post where id=$pm")"
+eq "critical alert raised" "post_unconfirmed critical" "$(sql "select kind || ' ' || severity from crieur.alert where post_id=$pm")"
+
+# Missed posts: later than the client's tolerance -> missed + alert, not published.
+sql "select crieur.add_client('late', 'UTC')" >/dev/null
+sql "select crieur.add_account('late', 'mastodon', 'carol', 'http://127.0.0.1:1/mastodon', 'tok3')" >/dev/null
+al=$(sql "select id from crieur.account where handle='carol'")
+pl=$(sql "select crieur.schedule_post($al, 'too late', now())")
+sql "update crieur.post set scheduled_at = now() - interval '3 hours' where id=$pl;
+     update crieur.job set run_at = now() - interval '3 hours' where ref_id=$pl" >/dev/null
+eq "a missed post is not claimed" "" "$(sql "select job_id from crieur.broker_cycle('b1', null, 10, 0, 10000, '{}') where job_id is not null")"
+eq "it is marked missed" missed "$(sql "select status from crieur.post where id=$pl")"
+eq "with an alert" post_missed "$(sql "select kind from crieur.alert where post_id=$pl")"
+# ... unless the client allows late publication.
+sql "update crieur.client set policy = '{\"allow_late\": true}' where name='late'" >/dev/null
+pl2=$(sql "select crieur.schedule_post($al, 'late but allowed', now())")
+sql "update crieur.post set scheduled_at = now() - interval '3 hours' where id=$pl2;
+     update crieur.job set run_at = now() - interval '3 hours' where ref_id=$pl2" >/dev/null
+eq "allowed late post is claimed" 1 "$(sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, '{}') where job_id is not null")"
 t_done
