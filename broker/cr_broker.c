@@ -16,6 +16,8 @@
 #include <zmq.h>
 
 #define CR_MAX_IDENT 255
+/* A job is dispatched only if its lease holds for at least this long. */
+#define CR_LEASE_MARGIN_MS 1000
 
 struct cr_worker {
     uint8_t ident[CR_MAX_IDENT];
@@ -34,7 +36,7 @@ struct cr_worker {
 
 typedef struct {
     uint64_t claimed, dispatched, results, stale, malformed, released, cancelled, workers_lost;
-    uint64_t db_errors, cycles;
+    uint64_t db_errors, cycles, lease_lost;
 } cr_counters_t;
 
 /* Database setup steps after each (re)connection. */
@@ -61,6 +63,8 @@ struct cr_broker {
     int claim_wanted;
     long claim_asked;   /* size of the claim in flight */
     int cycle_in_flight;
+    int64_t cycle_sent_mono; /* when the cycle in flight was sent */
+    int cycle_maintain;      /* it renews every lease we hold */
     int heartbeat_due;
     int64_t next_due_wall;  /* wall ms when the next scheduled job enters the window, 0 = none */
     int64_t next_tick;      /* mono */
@@ -215,9 +219,20 @@ static void s_dispatch(cr_broker_t *self)
         self->rr = pick;
         size_t n = 0;
         int64_t now = cr_now_ms();
+        int64_t mono = cr_mono_ms();
         while (n < batch_max && (long)n < pick->credit && cr_jobs_ready(self->jobs) &&
                cr_jobs_ready_head(self->jobs)->role == pick->role) {
             cr_job_t *job = cr_jobs_ready_pop(self->jobs);
+            if (job->lease_until - mono < CR_LEASE_MARGIN_MS) {
+                /* Our lease may have run out (the database was unreachable):
+                 * another broker may own the job now. Never dispatch it. */
+                self->c.lease_lost++;
+                cr_warn("job=%" PRId64 " attempt=%u dropped: its lease may have expired", job->id,
+                        job->attempt);
+                cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
+                cr_job_destroy(&j);
+                continue;
+            }
             job->state = CR_JOB_INFLIGHT;
             job->worker = pick;
             job->dispatched_ms = now;
@@ -536,6 +551,12 @@ static const char *s_val(PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+static void s_renewed(cr_job_t *job, void *arg)
+{
+    int64_t until = *(int64_t *)arg;
+    if (until > job->lease_until) job->lease_until = until;
+}
+
 static void s_on_cycle(void *arg, PGresult *res, const char *error)
 {
     cr_broker_t *self = arg;
@@ -551,6 +572,8 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
         return;
     }
     self->c.cycles++;
+    int64_t lease_until = self->cycle_sent_mono + self->cfg->lease_ms;
+    if (self->cycle_maintain) cr_jobs_each(self->jobs, s_renewed, &lease_until);
     cr_buf_reset(&self->sending);
     self->n_sending = 0;
     int rows = PQntuples(res);
@@ -580,6 +603,7 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
             cr_job_set_publish(job, s_int64(res, i, 4), s_val(res, i, 5), s_val(res, i, 6),
                                s_val(res, i, 7));
         job->task.reconcile = !PQgetisnull(res, i, 18) && PQgetvalue(res, i, 18)[0] == 't';
+        job->lease_until = lease_until;
         if (cr_jobs_insert(self->jobs, job) != 0) {
             cr_warn("job=%" PRId64 " claimed twice; ignoring the second copy", id);
             cr_job_destroy(&job);
@@ -729,6 +753,8 @@ static void s_db_kick(cr_broker_t *self)
     cr_buf_reset(&self->results);
     self->n_results = 0;
     self->cycle_in_flight = 1;
+    self->cycle_sent_mono = mono;
+    self->cycle_maintain = maintain;
     self->claim_asked = claim;
     if (claim > 0) self->claim_wanted = 0;
     if (maintain) {
@@ -860,12 +886,12 @@ static void s_stats(cr_broker_t *self)
     if (memcmp(c, l, sizeof *c) == 0) return;
     cr_info("stats: workers=%zu held=%zu ready=%zu in_flight=%zu claimed=%" PRIu64
             " dispatched=%" PRIu64 " results=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
-            " cancelled=%" PRIu64 " workers_lost=%" PRIu64 " cycles=%" PRIu64
+            " cancelled=%" PRIu64 " workers_lost=%" PRIu64 " lease_lost=%" PRIu64 " cycles=%" PRIu64
             " db_errors=%" PRIu64 " db_rtt_ms=%" PRId64,
             self->n_workers, cr_jobs_held(self->jobs), cr_jobs_ready(self->jobs),
             cr_jobs_count(self->jobs) - cr_jobs_held(self->jobs) - cr_jobs_ready(self->jobs),
             c->claimed, c->dispatched, c->results, c->stale, c->malformed, c->cancelled,
-            c->workers_lost, c->cycles, c->db_errors, cr_db_last_rtt_ms(self->db));
+            c->workers_lost, c->lease_lost, c->cycles, c->db_errors, cr_db_last_rtt_ms(self->db));
     *l = *c;
 }
 

@@ -26,6 +26,7 @@ typedef struct cr_job {
     int64_t due_ms;
     int64_t dispatched_ms;
     int64_t deadline_ms;
+    int64_t lease_until; /* monotonic ms: the lease surely holds until then */
     cr_worker_t *worker; /* INFLIGHT: who has it */
     size_t heap_pos;     /* HELD: index in the heap */
     struct cr_job *next; /* READY: queue link */
