@@ -70,6 +70,8 @@ extern const ctl_command_t ctl_cmd_post_show;
 extern const ctl_command_t ctl_cmd_post_cancel;
 extern const ctl_command_t ctl_cmd_post_reschedule;
 extern const ctl_command_t ctl_cmd_status;
+extern const ctl_command_t ctl_cmd_alert_list;
+extern const ctl_command_t ctl_cmd_alert_ack;
 
 /* Prints "crieurctl: <message>" on stderr. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -10,7 +10,7 @@ static const ctl_command_t *const s_commands[] = {
     &ctl_cmd_migrate,       &ctl_cmd_client_add,  &ctl_cmd_client_list,
     &ctl_cmd_account_add,   &ctl_cmd_account_list, &ctl_cmd_post_schedule,
     &ctl_cmd_post_list,     &ctl_cmd_post_show,   &ctl_cmd_post_cancel,
-    &ctl_cmd_post_reschedule, &ctl_cmd_status,
+    &ctl_cmd_post_reschedule, &ctl_cmd_status, &ctl_cmd_alert_list, &ctl_cmd_alert_ack,
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
 

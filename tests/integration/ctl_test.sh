@@ -323,4 +323,21 @@ check "no database: the message says what to set" eval "has \"\$ERR\" 'cannot co
 CRIEUR_DATABASE_URL="postgresql://crieur@/nothing?host=$T_DIR/nosocket" run client list
 eq "an unreachable CRIEUR_DATABASE_URL exits 3" 3 "$RC"
 
+# --- alerts -------------------------------------------------------------------
+aid=$(sql "insert into crieur.alert (kind, severity, message) values ('post_unconfirmed', 'critical', 'post 7 may or may not be on x') returning id")
+run alert list
+eq "alert list exits 0" 0 "$RC"
+check "alert list shows the open alert" has "$OUT" "post 7 may or may not be on x"
+run alert ack "$aid" --by alice
+eq "alert ack exits 0" 0 "$RC"
+eq "acknowledged by the named person" alice "$(sql "select acknowledged_by from crieur.alert where id=$aid")"
+run alert list
+check "an acknowledged alert leaves the default list" hasnt "$OUT" "post 7 may or may not be on x"
+run alert list --all
+check "--all shows it again" has "$OUT" "by alice"
+run alert ack "$aid"
+eq "acknowledging twice exits 1" 1 "$RC"
+run alert ack nope
+eq "a bad alert id is a usage error" 2 "$RC"
+
 t_done
