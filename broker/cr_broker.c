@@ -69,6 +69,7 @@ struct cr_broker {
     int64_t next_due_wall;  /* wall ms when the next scheduled job enters the window, 0 = none */
     int64_t next_tick;      /* mono */
     int64_t next_maintain;  /* mono */
+    int64_t next_reap;      /* mono */
     int64_t next_heartbeat; /* mono */
     int64_t next_stats;     /* mono */
     int64_t db_retry_at;    /* mono: after a statement error */
@@ -125,7 +126,9 @@ static void s_job_release(cr_broker_t *self, cr_job_t *job, const char *outcome,
                           const char *why)
 {
     const char *wid = job->worker ? job->worker->id : NULL;
-    s_result_add(self, job->id, job->attempt, outcome, 0, NULL, NULL, why, code, 0, wid,
+    /* an in-flight task may still reach the platform until its deadline */
+    int64_t retry_at = job->state == CR_JOB_INFLIGHT ? job->deadline_ms : 0;
+    s_result_add(self, job->id, job->attempt, outcome, 0, NULL, NULL, why, code, retry_at, wid,
                  job->dispatched_ms, 0, cr_now_ms(), 0);
     cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
     cr_job_destroy(&j);
@@ -496,6 +499,42 @@ static void s_on_db_ready(void *arg)
     self->next_maintain = 0; /* renew at once: the connection may have been down a while */
 }
 
+static void s_collect_undispatched(cr_job_t *job, void *arg)
+{
+    s_collect_t *c = arg;
+    if (job->state == CR_JOB_INFLIGHT) return;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 64;
+        int64_t *n = realloc(c->ids, ncap * sizeof *n);
+        if (!n) return;
+        c->ids = n;
+        c->cap = ncap;
+    }
+    c->ids[c->n++] = job->id;
+}
+
+/* The database connection dropped. Other brokers see our session gone and
+ * take our leases over within a second, so nothing not yet on a worker may
+ * be dispatched any more: forget it (the jobs are back in the queue, or
+ * will be released as orphans when we reconnect). In-flight tasks finish;
+ * their results are fenced. */
+static void s_on_db_lost(void *arg)
+{
+    cr_broker_t *self = arg;
+    s_collect_t c = {0};
+    cr_jobs_each(self->jobs, s_collect_undispatched, &c);
+    for (size_t i = 0; i < c.n; i++) {
+        cr_job_t *j = cr_jobs_remove(self->jobs, c.ids[i]);
+        cr_job_destroy(&j);
+    }
+    if (c.n)
+        cr_warn("database connection lost: %zu job(s) not yet dispatched are left to whichever "
+                "broker takes them",
+                c.n);
+    self->c.lease_lost += c.n;
+    free(c.ids);
+}
+
 static void s_on_setup(void *arg, PGresult *res, const char *error)
 {
     cr_broker_t *self = arg;
@@ -674,7 +713,8 @@ static void s_db_kick(cr_broker_t *self)
         if (claim < 0) claim = 0;
     }
     int maintain = mono >= self->next_maintain;
-    if (self->n_results == 0 && claim == 0 && !maintain) {
+    int reap = mono >= self->next_reap && !self->draining;
+    if (self->n_results == 0 && claim == 0 && !maintain && !reap) {
         if (self->heartbeat_due) {
             cr_buf_t b;
             cr_buf_init(&b);
@@ -705,7 +745,8 @@ static void s_db_kick(cr_broker_t *self)
         return;
     }
 
-    char claim_s[24], look_s[24], lease_s[24], backoff_s[24];
+    char claim_s[24], look_s[24], lease_s[24], backoff_s[24], inflight_s[24];
+    snprintf(inflight_s, sizeof inflight_s, "%ld", self->cfg->task_timeout_ms);
     snprintf(claim_s, sizeof claim_s, "%ld", claim);
     snprintf(look_s, sizeof look_s, "%ld", self->cfg->lookahead_ms);
     snprintf(lease_s, sizeof lease_s, "%ld", self->cfg->lease_ms);
@@ -729,17 +770,19 @@ static void s_db_kick(cr_broker_t *self)
         self->db_retry_at = mono + 100;
         return;
     }
-    const char *p[7] = {self->cfg->broker_id,
+    const char *p[9] = {self->cfg->broker_id,
                         self->n_results ? cr_buf_str(&self->sending) : NULL,
                         claim_s,
                         look_s,
                         lease_s,
                         maintain ? cr_buf_str(&self->known) : NULL,
-                        backoff_s};
+                        backoff_s,
+                        reap ? "true" : "false",
+                        inflight_s};
     if (cr_db_send(self->db,
                    "SELECT * FROM crieur.broker_cycle($1, $2::jsonb, $3::int, $4::int, $5::int, "
-                   "$6::bigint[], $7::int)",
-                   7, p, s_on_cycle, self) != 0) {
+                   "$6::bigint[], $7::int, $8::boolean, $9::int)",
+                   9, p, s_on_cycle, self) != 0) {
         cr_buf_reset(&self->sending);
         return;
     }
@@ -757,6 +800,7 @@ static void s_db_kick(cr_broker_t *self)
     self->cycle_maintain = maintain;
     self->claim_asked = claim;
     if (claim > 0) self->claim_wanted = 0;
+    if (reap) self->next_reap = mono + self->cfg->reap_ms;
     if (maintain) {
         self->next_maintain = mono + self->cfg->lease_ms / 3;
         self->heartbeat_due = 1;
@@ -776,7 +820,9 @@ cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
     if (gethostname(self->host, sizeof self->host) != 0) snprintf(self->host, sizeof self->host, "?");
     self->host[sizeof self->host - 1] = '\0';
     self->jobs = cr_jobs_new();
-    self->db = cr_db_new(cfg->database, s_on_notify, s_on_db_ready, self);
+    char app[300];
+    snprintf(app, sizeof app, "crieur-broker:%s", cfg->broker_id);
+    self->db = cr_db_new(cfg->database, app, s_on_notify, s_on_db_ready, s_on_db_lost, self);
     self->zctx = zmq_ctx_new();
     if (!self->jobs || !self->db || !self->zctx) goto fail;
     self->router = zmq_socket(self->zctx, ZMQ_ROUTER);

@@ -31,6 +31,7 @@ typedef struct {
     long backoff_ms;
     long grace_ms;
     long stats_interval_s;
+    long reap_ms;
     char *log_level;
     char *log_format;
 } cr_broker_config_t;

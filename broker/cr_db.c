@@ -9,6 +9,8 @@
 
 struct cr_db {
     char *conninfo;
+    char *app_name;
+    cr_db_ready_fn *on_lost;
     PGconn *conn;
     cr_db_state_t state;
     PostgresPollingStatusType poll; /* while connecting */
@@ -28,16 +30,20 @@ struct cr_db {
     int64_t last_down_log; /* monotonic ms */
 };
 
-cr_db_t *cr_db_new(const char *conninfo, cr_db_notify_fn *on_notify, cr_db_ready_fn *on_ready,
-                   void *arg)
+cr_db_t *cr_db_new(const char *conninfo, const char *app_name, cr_db_notify_fn *on_notify,
+                   cr_db_ready_fn *on_ready, cr_db_ready_fn *on_lost, void *arg)
 {
     cr_db_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
     self->conninfo = strdup(conninfo ? conninfo : "");
-    if (!self->conninfo) {
+    self->app_name = strdup(app_name ? app_name : "crieur");
+    if (!self->conninfo || !self->app_name) {
+        free(self->conninfo);
+        free(self->app_name);
         free(self);
         return NULL;
     }
+    self->on_lost = on_lost;
     self->state = CR_DB_DOWN;
     self->backoff_ms = 100;
     self->on_notify = on_notify;
@@ -60,6 +66,7 @@ static void s_fail_query(cr_db_t *self, const char *why)
 
 static void s_drop(cr_db_t *self, const char *why)
 {
+    int was_up = self->state == CR_DB_IDLE || self->state == CR_DB_BUSY;
     int64_t now = cr_mono_ms();
     if (!self->logged_down)
         cr_warn("database connection lost: %s; reconnecting with backoff", why ? why : "unknown");
@@ -75,6 +82,7 @@ static void s_drop(cr_db_t *self, const char *why)
     self->retry_at_ms = cr_mono_ms() + self->backoff_ms;
     self->backoff_ms = self->backoff_ms * 2 > 5000 ? 5000 : self->backoff_ms * 2;
     s_fail_query(self, why ? why : "connection lost");
+    if (was_up && self->on_lost) self->on_lost(self->arg);
 }
 
 void cr_db_destroy(cr_db_t **self_p)
@@ -85,6 +93,7 @@ void cr_db_destroy(cr_db_t **self_p)
     if (self->last) PQclear(self->last);
     if (self->conn) PQfinish(self->conn);
     free(self->conninfo);
+    free(self->app_name);
     free(self);
     *self_p = NULL;
 }
@@ -116,7 +125,10 @@ int64_t cr_db_timeout_ms(const cr_db_t *self)
 
 static void s_start_connect(cr_db_t *self)
 {
-    self->conn = PQconnectStart(self->conninfo);
+    /* the conninfo (key=value or URL) is expanded; application_name is added */
+    const char *keys[] = {"dbname", "application_name", NULL};
+    const char *vals[] = {self->conninfo, self->app_name, NULL};
+    self->conn = PQconnectStartParams(keys, vals, 1);
     if (!self->conn || PQstatus(self->conn) == CONNECTION_BAD) {
         char why[512];
         snprintf(why, sizeof why, "%s",

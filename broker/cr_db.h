@@ -29,8 +29,11 @@ typedef enum {
     CR_DB_BUSY,       /* a query in flight */
 } cr_db_state_t;
 
-cr_db_t *cr_db_new(const char *conninfo, cr_db_notify_fn *on_notify, cr_db_ready_fn *on_ready,
-                   void *arg);
+/* app_name is announced to the server (application_name), so that other
+ * brokers can see this one's session in pg_stat_activity. on_lost is called
+ * when an established connection drops (may be NULL). */
+cr_db_t *cr_db_new(const char *conninfo, const char *app_name, cr_db_notify_fn *on_notify,
+                   cr_db_ready_fn *on_ready, cr_db_ready_fn *on_lost, void *arg);
 void cr_db_destroy(cr_db_t **self_p);
 
 cr_db_state_t cr_db_state(const cr_db_t *self);

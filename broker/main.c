@@ -43,6 +43,8 @@ static const cr_opt_t s_options[] = {
         "first retry delay after a transient failure (doubles each attempt, with jitter)"),
     OPT("grace-ms", CR_OPT_INT, "10000", 1, grace_ms, 0, 600000,
         "on SIGTERM, how long to wait for in-flight results before releasing them"),
+    OPT("reap-ms", CR_OPT_INT, "1000", 1, reap_ms, 100, 60000,
+        "how often to take over the jobs of brokers that are gone (session closed or lease expired)"),
     OPT("stats-interval-s", CR_OPT_INT, "10", 1, stats_interval_s, 1, 3600,
         "how often to log counters (when they changed)"),
     OPT("log-level", CR_OPT_STRING, "info", 1, log_level, 0, 0, "debug, info, warn or error"),

@@ -54,10 +54,10 @@ eq "summary row gives the next due time" 1 \
 
 # cycle OWNER RESULTS-JSON CLAIM [KNOWN]: prints "applied stale" of the summary row.
 cycle() {
-    local known=${4:-null} results=null
-    [ "$known" != null ] && known="'$known'"
+    local known=${4:-null} results=null reap=false
+    [ "$known" != null ] && known="'$known'" && reap=true
     [ -n "$2" ] && results="'$2'"
-    sql "select applied || ' ' || stale from crieur.broker_cycle('$1', $results, $3, 1000, 10000, $known) where job_id is null"
+    sql "select applied || ' ' || stale from crieur.broker_cycle('$1', $results, $3, 1000, 10000, $known, 2000, $reap) where job_id is null"
 }
 # Fencing: wrong attempt, wrong owner -> nothing changes, counted stale.
 eq "wrong attempt is fenced out" "0 1" "$(cycle b1 "[{\"j\":$j1,\"a\":2,\"o\":\"ok\"}]" 0)"
@@ -109,6 +109,27 @@ eq "released attempt recorded" "released" "$(sql "select outcome from crieur.att
 sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
 cycle b1 "" 0 "{$j3}" >/dev/null
 eq "known job keeps its lease" "leased" "$(sql "select state from crieur.job where id=$j3")"
+# A broker whose session is gone loses its leases at once (no waiting for expiry).
+sql "select crieur.broker_recover('b1')" >/dev/null
+sql "select count(*) from crieur.broker_cycle('b-gone', null, 10, 0, 600000, null)" >/dev/null
+eq "leased by a broker with no session" "leased b-gone" "$(sql "select state || ' ' || lease_owner from crieur.job where id=$j3")"
+cycle b2 "" 0 "{}" >/dev/null
+eq "taken over although its lease has 10 minutes left" "scheduled" "$(sql "select state from crieur.job where id=$j3")"
+eq "the takeover is recorded as a lost attempt" "lost" \
+    "$(sql "select outcome from crieur.attempt where job_id=$j3 order by attempt desc limit 1")"
+# A live broker (a psql session announcing itself as crieur-broker:b-live) keeps its leases.
+( echo "select count(*) from crieur.broker_cycle('b-live', null, 10, 0, 600000, null);"; sleep 4 ) \
+    | PGAPPNAME=crieur-broker:b-live psql "$CRIEUR_DATABASE_URL" -XqAt >/dev/null &
+live_pid=$!
+wait_for "b-live to lease the job" 5 \
+    bash -c "[ \"\$(psql \"$CRIEUR_DATABASE_URL\" -XqAtc \"select lease_owner from crieur.job where id=$j3\")\" = b-live ]"
+cycle b2 "" 0 "{}" >/dev/null
+eq "a live broker keeps its leases" "leased b-live" "$(sql "select state || ' ' || lease_owner from crieur.job where id=$j3")"
+wait "$live_pid"
+cycle b2 "" 0 "{}" >/dev/null
+eq "once its session ends they are taken over" "scheduled" "$(sql "select state from crieur.job where id=$j3")"
+sql "update crieur.job set run_at = now() where id=$j3" >/dev/null
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
 # Start-up recovery.
 eq "broker_recover returns what the id held" 1 "$(sql "select crieur.broker_recover('b1')")"
 eq "recovered job is back in the queue" "scheduled" "$(sql "select state from crieur.job where id=$j3")"
