@@ -643,6 +643,9 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
                                s_val(res, i, 7));
         job->task.reconcile = !PQgetisnull(res, i, 18) && PQgetvalue(res, i, 18)[0] == 't';
         job->lease_until = lease_until;
+        /* the worker sees when the post was due (the reconciliation window
+         * starts there), not the time of this retry */
+        if (!PQgetisnull(res, i, 19)) job->task.due_ms = s_int64(res, i, 19);
         if (cr_jobs_insert(self->jobs, job) != 0) {
             cr_warn("job=%" PRId64 " claimed twice; ignoring the second copy", id);
             cr_job_destroy(&job);

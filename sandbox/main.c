@@ -1,6 +1,6 @@
 /*
  * crieur-sandbox: a local HTTP server that answers like the social platforms
- * Crieur publishes to (Mastodon for now, one sb_<platform>.c each), with a
+ * Crieur publishes to (Mastodon and X, one sb_<platform>.c each), with a
  * ledger of accepted posts, accounts, rate limits and fault injection, driven
  * by the /_sandbox control API. Used by integration tests and benchmarks.
  *
@@ -63,6 +63,10 @@ static const s_option_t s_options[] = {
       S_OFF (mastodon_request_limit), 0, INT64_MAX / 4, "Mastodon requests per token per window" },
     { "mastodon-request-window-s", S_INT, "300", "CRIEUR_SANDBOX_MASTODON_REQUEST_WINDOW_S",
       S_OFF (mastodon_request_window_s), 1, 365 * 86400, "Mastodon request window (s)" },
+    { "x-tweet-limit", S_INT, "100", "CRIEUR_SANDBOX_X_TWEET_LIMIT", S_OFF (x_tweet_limit), 0,
+      INT64_MAX / 4, "X: POST /2/tweets per user per window" },
+    { "x-tweet-window-s", S_INT, "900", "CRIEUR_SANDBOX_X_TWEET_WINDOW_S", S_OFF (x_tweet_window_s),
+      1, 365 * 86400, "X: tweet window (s)" },
     { "max-connections", S_INT, "16000", "CRIEUR_SANDBOX_MAX_CONNECTIONS",
       S_OFF (max_connections), 16, 1000000, "concurrent connections (raises RLIMIT_NOFILE)" },
     { "hold-timeout-s", S_INT, "120", "CRIEUR_SANDBOX_HOLD_TIMEOUT_S", S_OFF (hold_timeout_s), 1,

@@ -24,6 +24,8 @@ typedef struct {
     int64_t mastodon_status_window_s;
     int64_t mastodon_request_limit;   /* requests per token per window */
     int64_t mastodon_request_window_s;
+    int64_t x_tweet_limit;            /* X: POST /2/tweets per user per window */
+    int64_t x_tweet_window_s;
     int64_t max_connections;
     int64_t hold_timeout_s;           /* timeout_after_accept: close after this */
     bool verbose;

@@ -615,6 +615,13 @@ s_instance (s_mastodon_t *self, const sb_req_t *req, sb_reply_t *rep, bool v2)
         1024u * 1024u);
 }
 
+/* now - then, 0 when then is later (a clock read before the lock). */
+static uint64_t
+s_age_us (uint64_t now_us, uint64_t then_us)
+{
+    return now_us > then_us ? now_us - then_us : 0;
+}
+
 static void
 s_create_status (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *params,
                  sb_account_t *account, const char *token, sb_reply_t *rep)
@@ -629,7 +636,13 @@ s_create_status (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *par
         snprintf (idem_key, sizeof (idem_key), "%llu\x1f%s", (unsigned long long) account->id,
                   idem);
         s_idempotency_t *prior = sb_map_get (self->idempotency, idem_key);
-        if (prior && req->now_us - prior->created_us < S_IDEMPOTENCY_TTL_US) {
+        /* Each request reads its clock before it takes the world lock, so a
+         * request that lost the race for the lock may be "older" than the
+         * record the winner just made: the age saturates at 0 instead of
+         * wrapping around (which made the record look expired and created a
+         * second status for one key under --threads >= 2). Check and create
+         * both happen under the world lock. */
+        if (prior && s_age_us (req->now_us, prior->created_us) < S_IDEMPOTENCY_TTL_US) {
             s_status_t *original = s_find_status (self, prior->status_id);
             if (original) {
                 s_status_rate (self, account, req->now_us, 0, &rate);

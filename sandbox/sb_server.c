@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -390,17 +391,21 @@ s_queue (sb_server_t *self, s_request_t *r)
         free (body);
         return MHD_NO;
     }
-    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                             "application/json; charset=utf-8");
+    /* JSON unless the reply names its own type (X's application/problem+json) */
+    bool typed = false;
     const char *h = r->reply.headers.data;
     const char *end = h ? h + r->reply.headers.len : NULL;
     while (h && h < end) {
         const char *value = h + strlen (h) + 1;
         if (value >= end)
             break;
+        typed |= strcasecmp (h, MHD_HTTP_HEADER_CONTENT_TYPE) == 0;
         MHD_add_response_header (resp, h, value);
         h = value + strlen (value) + 1;
     }
+    if (!typed)
+        MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                 "application/json; charset=utf-8");
     enum MHD_Result ret = MHD_queue_response (r->conn, (unsigned) status, resp);
     MHD_destroy_response (resp);
     if (r->counted && status >= 0 && status < 600)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sb_platform_t *s_platforms[] = { &sb_mastodon_platform };
+static const sb_platform_t *s_platforms[] = { &sb_mastodon_platform, &sb_x_platform };
 
 sb_world_t *
 sb_world_new (const sb_config_t *config)

@@ -71,8 +71,9 @@ struct sb_world {
     atomic_uint_fast64_t by_status[600];
 };
 
-/* Registered platforms (sb_mastodon.c, ...). */
+/* Registered platforms (sb_mastodon.c, sb_x.c). */
 extern const sb_platform_t sb_mastodon_platform;
+extern const sb_platform_t sb_x_platform;
 
 /* config must outlive the world; host/port must already be set. */
 sb_world_t *sb_world_new (const sb_config_t *config);

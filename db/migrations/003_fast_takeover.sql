@@ -30,7 +30,8 @@ CREATE FUNCTION crieur.broker_cycle(p_owner text, p_results jsonb, p_claim int,
 RETURNS TABLE (job_id bigint, attempt int, kind text, run_at_ms bigint, post_id bigint,
                body text, idempotency_key text, link text, media text[], account_id bigint,
                client_id bigint, platform text, handle text, api_base text, token text,
-               next_due_ms bigint, applied int, stale int, reconcile boolean)
+               next_due_ms bigint, applied int, stale int, reconcile boolean,
+               scheduled_ms bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_applied int := 0;
@@ -45,6 +46,7 @@ BEGIN
         ), f0 AS (
             -- the fence: only the current attempt of a job this broker leases
             SELECT r.*, jb.kind AS jkind, jb.ref_id, jb.account_id AS acc, jb.errors, jb.max_attempts,
+                   jb.needs_reconcile AS nrec,
                    CASE
                      WHEN r.o IN ('ok', 'permanent', 'cancelled', 'unconfirmed') THEN 'final'
                      WHEN r.o IN ('transient', 'indeterminate') AND jb.errors + 1 >= jb.max_attempts THEN 'dead'
@@ -59,10 +61,10 @@ BEGIN
             FOR UPDATE OF jb
         ), f AS (
             -- is the job's platform idempotent? (decides how soon a lost attempt is retried)
-            SELECT f0.*, coalesce((SELECT pl.idempotent FROM crieur.account ac
-                                   JOIN crieur.platform pl ON pl.name = ac.platform
-                                   WHERE ac.id = f0.acc), true) AS idem
-            FROM f0
+            SELECT f1.*, f1.action = 'dead' AND NOT f1.idem AND (f1.nrec OR f1.o = 'indeterminate') AS unknown
+            FROM (SELECT f0.*, coalesce(pl.idempotent, true) AS idem, coalesce(ac.platform, f0.jkind) AS platform
+                  FROM f0 LEFT JOIN crieur.account ac ON ac.id = f0.acc
+                  LEFT JOIN crieur.platform pl ON pl.name = ac.platform) f1
         ), att AS (
             INSERT INTO crieur.attempt (job_id, attempt, kind, ref_id, account_id, broker, worker,
                                         dispatched_at, started_at, finished_at, outcome, http_status,
@@ -104,9 +106,10 @@ BEGIN
             FROM f WHERE ac.id = f.acc AND f.action = 'auth'
         ), pst AS (
             UPDATE crieur.post p SET
+                -- given up while the platform may have the post: unconfirmed, not failed
                 status = CASE WHEN f.o = 'ok' THEN 'published'
                               WHEN f.o = 'cancelled' THEN 'cancelled'
-                              WHEN f.o = 'unconfirmed' THEN 'unconfirmed'
+                              WHEN f.o = 'unconfirmed' OR f.unknown THEN 'unconfirmed'
                               ELSE 'failed' END,
                 platform_post_id = CASE WHEN f.o = 'ok' THEN nullif(f.p, '') ELSE p.platform_post_id END,
                 url = CASE WHEN f.o = 'ok' THEN nullif(f.u, '') ELSE p.url END,
@@ -120,11 +123,11 @@ BEGIN
         ), alr AS (
             INSERT INTO crieur.alert (client_id, account_id, post_id, kind, severity, message)
             SELECT p.client_id, p.account_id, p.id,
-                   CASE WHEN f.o = 'unconfirmed' THEN 'post_unconfirmed' ELSE 'post_failed' END,
-                   CASE WHEN f.o = 'unconfirmed' THEN 'critical' ELSE 'warning' END,
-                   CASE WHEN f.o = 'unconfirmed'
-                        THEN format('post %s may or may not be on %s: the outcome of an attempt is unknown and the platform cannot be read back (%s); check the account and mark the post',
-                                    p.id, f.jkind, coalesce(nullif(f.e, ''), 'no detail'))
+                   CASE WHEN f.o = 'unconfirmed' OR f.unknown THEN 'post_unconfirmed' ELSE 'post_failed' END,
+                   CASE WHEN f.o = 'unconfirmed' OR f.unknown THEN 'critical' ELSE 'warning' END,
+                   CASE WHEN f.o = 'unconfirmed' OR f.unknown
+                        THEN format('post %s may or may not be on %s: the outcome of an attempt is unknown and could not be checked (%s); look at the account, then acknowledge this alert',
+                                    p.id, f.platform, coalesce(nullif(f.e, ''), 'no detail'))
                         ELSE format('post %s failed after %s attempts: %s', p.id, f.errors + 1, f.e) END
             FROM f JOIN crieur.post p ON p.id = f.ref_id
             WHERE f.jkind = 'publish' AND (f.o = 'unconfirmed' OR f.action = 'dead')
@@ -239,7 +242,8 @@ BEGIN
         SELECT u.id, u.attempt, u.kind, (extract(epoch FROM u.run_at) * 1000)::bigint, p.id, p.body, p.idempotency_key::text, p.link, p.media,
                u.account_id, u.client_id, ac.platform, ac.handle, ac.api_base,
                convert_from(ac.credentials, 'UTF8'), NULL::bigint, NULL::int, NULL::int,
-               u.needs_reconcile AND NOT coalesce(pl.idempotent, true)
+               u.needs_reconcile AND NOT coalesce(pl.idempotent, true),
+               (extract(epoch FROM coalesce(p.scheduled_at, u.run_at)) * 1000)::bigint
         FROM u
         LEFT JOIN crieur.post p ON p.id = u.ref_id AND u.kind = 'publish'
         LEFT JOIN crieur.account ac ON ac.id = u.account_id
@@ -252,5 +256,5 @@ BEGIN
         NULL::text, NULL::text, NULL::text,
         (SELECT (extract(epoch FROM min(jb.run_at)) * 1000)::bigint FROM crieur.job jb
           WHERE jb.state = 'scheduled' AND jb.run_at > now() + make_interval(secs => p_lookahead_ms / 1000.0)),
-        v_applied, v_total - v_applied, NULL::boolean;
+        v_applied, v_total - v_applied, NULL::boolean, NULL::bigint;
 END $$;

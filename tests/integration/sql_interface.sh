@@ -168,6 +168,18 @@ eq "after an unknown outcome the next attempt reconciles" "$jx true" \
 cycle b1 "[{\"j\":$jx,\"a\":2,\"o\":\"ok\",\"p\":\"X1\",\"u\":\"http://x/1\",\"rc\":true}]" 0 >/dev/null
 eq "a reconciled success is recorded as such" "published|found on the platform by reading back; not published again" \
     "$(sql "select p.status || '|' || a.detail from crieur.post p join crieur.attempt a on a.ref_id = p.id and a.outcome='ok' where p.id=$px")"
+# Giving up while the platform may have the post: unconfirmed, not failed.
+px2=$(sql "select crieur.schedule_post($ax, 'on x, unlucky', now())")
+jx2=$(sql "select id from crieur.job where ref_id=$px2")
+sql "update crieur.job set max_attempts = 2 where id=$jx2" >/dev/null
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
+cycle b1 "[{\"j\":$jx2,\"a\":1,\"o\":\"indeterminate\",\"e\":\"timeout after sending\"}]" 0 >/dev/null
+sql "update crieur.job set run_at = now() where id=$jx2" >/dev/null
+sql "select count(*) from crieur.broker_cycle('b1', null, 10, 0, 10000, null)" >/dev/null
+cycle b1 "[{\"j\":$jx2,\"a\":2,\"o\":\"transient\",\"e\":\"read-back failed: HTTP 503\"}]" 0 >/dev/null
+eq "gave up with an unknown outcome: unconfirmed" unconfirmed "$(sql "select status from crieur.post where id=$px2")"
+eq "critical alert naming the platform" "critical|true" \
+    "$(sql "select severity || '|' || (message like '%may or may not be on x%') from crieur.alert where post_id=$px2")"
 # Mastodon is idempotent: never reconciles.
 pm=$(sql "select crieur.schedule_post(1, 'on mastodon', now())")
 jm=$(sql "select id from crieur.job where ref_id=$pm")

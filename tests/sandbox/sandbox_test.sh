@@ -371,6 +371,38 @@ req POST "$O/_sandbox/tokens/revoke" -d '{"token":"t1"}'
 post_status "$O" t1 "revoked in open mode"
 expect "--open: revoked token stays refused" "401" "$CODE"
 
+# ---- idempotency under concurrency (separate instance) ------------------------------
+# Regression: two simultaneous requests with one Idempotency-Key could create two
+# statuses with --threads >= 2 (a request reads its clock before it waits for the
+# lock, so the winner's record looked like it came from the future, i.e. expired).
+# 20 parallel requests per key, half with a ~900 KB body so that they read their
+# clock early and take the lock late; 10 keys. Every answer must be 200 with the
+# first status, and the ledger must hold one entry per key.
+start race --threads 4 --max-characters 1000000
+R=$URL_race
+add_account "$R" rosa tokrace
+printf '{"status":"same post %s"}' "$(head -c 900000 /dev/zero | tr '\0' a)" >"$TMP/big_race_body.json"
+RACE_BAD=""
+for round in $(seq 1 10); do
+    CURLS=()
+    for i in $(seq 1 20); do
+        if (( i % 2 )); then data='{"status":"same post"}'; else data="@$TMP/big_race_body.json"; fi
+        curl -s -o "$TMP/race_$i.json" -w '%{http_code}\n' -X POST "$R/mastodon/api/v1/statuses" \
+            -H 'Authorization: Bearer tokrace' -H "Idempotency-Key: race-$round" \
+            -H 'Content-Type: application/json' --data-binary "$data" >"$TMP/race_$i.code" &
+        CURLS+=($!)
+    done
+    for pid in "${CURLS[@]}"; do wait "$pid" || true; done
+    codes=$(cat "$TMP"/race_*.code | sort -u | tr '\n' ' ')
+    ids=$(jq -r .id "$TMP"/race_*.json 2>/dev/null | sort -u | wc -l)
+    entries=$(curl -sS "$R/_sandbox/ledger" | jq "[.entries[] | select(.idempotency_key == \"race-$round\")] | length")
+    [[ "$codes" == "200 " && "$ids" == 1 && "$entries" == 1 ]] ||
+        RACE_BAD+=" key race-$round: codes [$codes] distinct ids $ids ledger $entries;"
+    rm -f "$TMP"/race_*.code "$TMP"/race_*.json
+done
+expect "20 simultaneous requests per Idempotency-Key: one status, all 200 with it (10 keys)" "" "$RACE_BAD"
+expect "idempotency race: one ledger entry per key" "10" "$(ledger_count "$R")"
+
 # ---- clean stop ------------------------------------------------------------------
 # stop NAME: SIGTERM, expect exit 0 (sanitizer reports make it non-zero)
 stop() {
@@ -390,6 +422,7 @@ sleep 0.1
 stop main
 stop open
 stop limits
+stop race
 wait "$HELD_CURL" "$DELAYED_CURL" 2>/dev/null || true
 
 echo "$PASSED passed, $FAILED failed"

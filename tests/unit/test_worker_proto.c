@@ -240,7 +240,16 @@ static void test_hello_fields(void **state)
     assert_int_equal(env->version, CR_PROTO_VERSION);
     assert_string_equal(h->worker_id, f->wid);
     assert_int_equal(h->role, CRIEUR__ROLE__ROLE_PUBLISHER);
-    assert_int_equal(h->n_platforms, 1);
+    /* The built-in adapters that publish, in registry order (mastodon first). */
+    const cr_adapter_t *const *ads = cr_adapters_builtin();
+    size_t np = 0;
+    for (size_t i = 0; ads[i]; i++) {
+        if (!(ads[i]->kinds & CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_PUBLISH))) continue;
+        assert_true(np < h->n_platforms);
+        assert_string_equal(h->platforms[np], ads[i]->platform);
+        np++;
+    }
+    assert_int_equal(h->n_platforms, np);
     assert_string_equal(h->platforms[0], "mastodon");
     assert_int_equal(h->capacity, CAPACITY);
     assert_string_equal(h->version, "0.1.0");

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* Every Mastodon-specific constant lives here. */
 #define MASTODON_STATUSES_PATH "/api/v1/statuses"
@@ -38,27 +37,6 @@ static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, co
     cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
     if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
     return -1;
-}
-
-/* "{api_base}/api/v1/statuses" from an http(s) base with or without trailing
- * slashes; NULL if the base is not a plain http(s) URL. */
-static char *s_statuses_url(const char *base)
-{
-    size_t n = strlen(base);
-    if (strncasecmp(base, "https://", 8) != 0 && strncasecmp(base, "http://", 7) != 0) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)base[i];
-        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#') return NULL;
-    }
-    while (n > 0 && base[n - 1] == '/') n--;
-    size_t scheme = base[4] == 's' || base[4] == 'S' ? 8 : 7;
-    if (n <= scheme || n > MASTODON_MAX_URL) return NULL; /* no host */
-    size_t pl = strlen(MASTODON_STATUSES_PATH);
-    char *url = malloc(n + pl + 1);
-    if (!url) return NULL;
-    memcpy(url, base, n);
-    memcpy(url + n, MASTODON_STATUSES_PATH, pl + 1);
-    return url;
 }
 
 /* Printable ASCII without spaces: tokens and keys go into header lines. */
@@ -107,7 +85,7 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
                "media attachments are not supported by this worker yet", "unsupported_media");
         goto out;
     }
-    url = s_statuses_url(s_str(acc->api_base));
+    url = cr_api_url(s_str(acc->api_base), MASTODON_STATUSES_PATH, MASTODON_MAX_URL);
     if (!url) {
         s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
                "account api_base is not a usable http(s) URL", "bad_api_base");
@@ -202,30 +180,6 @@ out:
 
 /* ---- response ---------------------------------------------------------- */
 
-/* "HTTP 503 Service Unavailable" from the status line, or "HTTP 503". */
-static void s_status_text_of(const cr_http_resp_t *resp, char *buf, size_t len)
-{
-    const char *reason = NULL;
-    size_t rl = 0;
-    if (resp->headers && resp->headers_len > 5 && memcmp(resp->headers, "HTTP/", 5) == 0) {
-        const char *end = resp->headers + resp->headers_len;
-        const char *eol = memchr(resp->headers, '\n', resp->headers_len);
-        if (!eol) eol = end;
-        const char *sp = memchr(resp->headers, ' ', (size_t)(eol - resp->headers));
-        if (sp) sp = memchr(sp + 1, ' ', (size_t)(eol - sp - 1));
-        if (sp) {
-            reason = sp + 1;
-            rl = (size_t)(eol - reason);
-            while (rl > 0 && (reason[rl - 1] == '\r' || reason[rl - 1] == ' ')) rl--;
-        }
-    }
-    if (rl > 64) rl = 64;
-    char *clean = rl ? cr_text_clean(reason, rl, 64) : NULL;
-    if (clean && clean[0]) snprintf(buf, len, "HTTP %ld %s", resp->status, clean);
-    else snprintf(buf, len, "HTTP %ld", resp->status);
-    free(clean);
-}
-
 /* The platform's {"error": "..."} text, if the body is such an object. */
 static const char *s_json_error(json_t *root, size_t *len)
 {
@@ -313,7 +267,7 @@ void cr_mastodon_publish_result(const cr_http_resp_t *resp, int64_t now_ms, cr_r
     size_t elen = 0;
     const char *perr = s_json_error(root, &elen);
     char stext[96];
-    s_status_text_of(resp, stext, sizeof stext);
+    cr_status_text(resp, stext, sizeof stext);
     if (!perr) {
         perr = stext;
         elen = strlen(stext);

@@ -29,7 +29,7 @@ typedef struct {
 #define F(field) offsetof(cr_publisher_cfg_t, field)
 static const cr_opt_t s_options[] = {
     {"broker", CR_OPT_STRING, "tcp://127.0.0.1:5555", 0, F(broker), 0, 0,
-     "broker endpoint to connect to (ZeroMQ)"},
+     "broker endpoint(s) to connect to (ZeroMQ), comma-separated: tcp://b1:5555,tcp://b2:5555"},
     {"worker-id", CR_OPT_STRING, NULL, 0, F(worker_id), 0, 0,
      "unique worker id, the ZeroMQ routing id (default hostname-pid-<4 random hex>)"},
     {"capacity", CR_OPT_INT, "256", 0, F(capacity), 1, 100000,
@@ -109,6 +109,12 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    int nbrokers = cr_worker_check_brokers(cfg.broker, err, sizeof err);
+    if (nbrokers < 0) {
+        fprintf(stderr, "crieur-publisher: %s\n", err);
+        status = 2;
+        goto out;
+    }
     if (cfg.worker_id[0]) snprintf(wid, sizeof wid, "%s", cfg.worker_id);
     else s_default_worker_id(wid, sizeof wid);
 
@@ -130,8 +136,8 @@ int main(int argc, char **argv)
         cr_error("cannot start worker=%s broker=%s", wid, cfg.broker);
         goto out;
     }
-    cr_info("publisher started worker=%s broker=%s capacity=%ld version=%s", wid, cfg.broker,
-            cfg.capacity, CR_WORKER_VERSION);
+    cr_info("publisher started worker=%s broker=%s brokers=%d capacity=%ld version=%s", wid,
+            cfg.broker, nbrokers, cfg.capacity, CR_WORKER_VERSION);
 
     int stops_seen = 0, rc;
     while ((rc = cr_worker_step(worker, 1000)) > 0) {

@@ -2,8 +2,10 @@
 
 #include "cr_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void cr_call_init(cr_call_t *call, const Crieur__Task *task)
 {
@@ -93,6 +95,50 @@ const char *cr_outcome_name(Crieur__Outcome o)
     case CRIEUR__OUTCOME__OUTCOME_PERMANENT: return "permanent";
     case CRIEUR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
     case CRIEUR__OUTCOME__OUTCOME_INDETERMINATE: return "indeterminate";
+    case CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED: return "unconfirmed";
     default: return "unknown";
     }
+}
+
+char *cr_api_url(const char *base, const char *path, size_t max)
+{
+    if (!base || !path) return NULL;
+    size_t n = strlen(base);
+    if (strncasecmp(base, "https://", 8) != 0 && strncasecmp(base, "http://", 7) != 0) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)base[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#') return NULL;
+    }
+    while (n > 0 && base[n - 1] == '/') n--;
+    size_t scheme = base[4] == 's' || base[4] == 'S' ? 8 : 7;
+    if (n <= scheme || n > max) return NULL; /* no host */
+    size_t pl = strlen(path);
+    char *url = malloc(n + pl + 1);
+    if (!url) return NULL;
+    memcpy(url, base, n);
+    memcpy(url + n, path, pl + 1);
+    return url;
+}
+
+void cr_status_text(const cr_http_resp_t *resp, char *buf, size_t len)
+{
+    const char *reason = NULL;
+    size_t rl = 0;
+    if (resp->headers && resp->headers_len > 5 && memcmp(resp->headers, "HTTP/", 5) == 0) {
+        const char *end = resp->headers + resp->headers_len;
+        const char *eol = memchr(resp->headers, '\n', resp->headers_len);
+        if (!eol) eol = end;
+        const char *sp = memchr(resp->headers, ' ', (size_t)(eol - resp->headers));
+        if (sp) sp = memchr(sp + 1, ' ', (size_t)(eol - sp - 1));
+        if (sp) {
+            reason = sp + 1;
+            rl = (size_t)(eol - reason);
+            while (rl > 0 && (reason[rl - 1] == '\r' || reason[rl - 1] == ' ')) rl--;
+        }
+    }
+    if (rl > 64) rl = 64;
+    char *clean = rl ? cr_text_clean(reason, rl, 64) : NULL;
+    if (clean && clean[0]) snprintf(buf, len, "HTTP %ld %s", resp->status, clean);
+    else snprintf(buf, len, "HTTP %ld", resp->status);
+    free(clean);
 }

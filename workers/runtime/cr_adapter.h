@@ -42,6 +42,7 @@ typedef struct {
     char *error;
     char *error_code;
     int64_t retry_at_ms;
+    int reconciled; /* OK found by reading the platform back, not by publishing */
 } cr_result_t;
 
 typedef struct {
@@ -80,5 +81,14 @@ int cr_result_field(char **field, const char *text, size_t len, size_t max);
 char *cr_text_clean(const char *s, size_t len, size_t max);
 
 const char *cr_outcome_name(Crieur__Outcome o);
+
+/* "{base}{path}" from an http(s) base URL with or without trailing slashes
+ * (path starts with '/'); NULL if the base is not a plain http(s) URL with a
+ * host of at most max bytes, or out of memory. */
+char *cr_api_url(const char *base, const char *path, size_t max);
+
+/* "HTTP 503 Service Unavailable" from the response's status line, or
+ * "HTTP 503" without a reason phrase; always NUL-terminated. */
+void cr_status_text(const cr_http_resp_t *resp, char *buf, size_t len);
 
 #endif

@@ -1,11 +1,13 @@
 #include "cr_adapters.h"
 
 #include "cr_mastodon.h"
+#include "cr_x.h"
 
 #include <string.h>
 
 static const cr_adapter_t *const s_builtin[] = {
     &cr_mastodon_adapter,
+    &cr_x_adapter,
     NULL,
 };
 

@@ -323,6 +323,10 @@ cr_http_xfer_t *cr_http_start(cr_http_t *self, const cr_http_req_t *req, long ti
     int rc = 0;
     CURL *e = x->easy;
     rc |= curl_easy_setopt(e, CURLOPT_URL, req->url);
+    if (req->fresh_connection) {
+        rc |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        rc |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
     rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);

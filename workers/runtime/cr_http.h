@@ -33,6 +33,8 @@ typedef struct {
     char *body;         /* NULL = no body */
     size_t body_len;
     long timeout_ms;    /* 0 = the worker's request timeout; capped by it and the deadline */
+    int fresh_connection; /* a non-idempotent request: on a new connection, closed after, so
+                           * that libcurl never re-sends it on a reused connection that died */
 } cr_http_req_t;
 
 int cr_http_req_init(cr_http_req_t *req, const char *method, const char *url);

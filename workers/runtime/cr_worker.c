@@ -3,8 +3,11 @@
 #include "cr_http.h"
 #include "cr_log.h"
 #include "cr_time.h"
+#include "cr_util.h"
 #include "cr_wire.h"
 
+#include <assert.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -14,28 +17,24 @@
 #include <zmq.h>
 
 #define CR_MAX_WAIT_MS 1000         /* never sleep longer: signals and timers are seen */
-#define CR_RECV_BUDGET 1000         /* broker messages handled per iteration */
+#define CR_RECV_BUDGET 1000         /* messages handled per broker and iteration */
 #define CR_START_BUDGET 512         /* tasks started per iteration */
 #define CR_MAX_RESULTS_PER_BATCH 500 /* worst case ~3.5 MiB, under CR_WIRE_MAX_FRAME */
 #define CR_SEND_RETRY_MS 20         /* after a refused send (high-water mark) */
 #define CR_MAX_STEPS 64             /* adapter steps per call: a runaway adapter ends */
 #define CR_LINGER_MS 2000
 #define CR_HWM 10000
-#define CR_RECONNECT_IVL_MS 100
+#define CR_RECONNECT_IVL_MS 100     /* libzmq's own TCP reconnection, per socket */
 #define CR_RECONNECT_IVL_MAX_MS 2000
+#define CR_BACKOFF_MIN_MS 100       /* new socket after a broker is presumed dead: */
+#define CR_BACKOFF_MAX_MS 2000      /* doubling, each delay jittered in [d/2, d] */
 #define CR_LOG_EVERY_MS 10000       /* rate limit for repeated warnings */
 #define CR_STATS_EVERY_MS 60000     /* info summary */
 #define CR_HB_MIN_MS 50
 #define CR_HB_MAX_MS 60000
 
 typedef enum {
-    CR_CONN_HELLO_SENT, /* waiting for WELCOME */
-    CR_CONN_READY,      /* welcomed: credit, heartbeats and results flow */
-} cr_conn_t;
-
-typedef enum {
     CR_LIFE_ACTIVE,   /* grants credit */
-    CR_LIFE_DRAINING, /* broker's DRAIN: no new credit, keeps running */
     CR_LIFE_STOPPING, /* stop requested: no new credit, finishing within grace */
     CR_LIFE_STOPPED,  /* BYE sent */
 } cr_life_t;
@@ -46,9 +45,11 @@ typedef enum {
     CR_TASK_DONE,
 } cr_task_state_t;
 
+typedef struct cr_link cr_link_t;
 typedef struct cr_task cr_task_t;
 struct cr_task {
     cr_worker_t *worker;
+    cr_link_t *link; /* the broker that sent it: its result goes there only */
     int64_t job_id;
     uint32_t attempt;
     int64_t account_id;
@@ -58,53 +59,70 @@ struct cr_task {
     cr_call_t call;
     cr_http_xfer_t *xfer;
     int64_t deadline_ms; /* wall clock, 0 = none */
-    int64_t started_ms, finished_ms, started_mono;
-    int any_sent;   /* some request of this call may have reached the platform */
+    int64_t started_ms, finished_ms, started_mono, finished_mono;
+    int any_sent; /* some request of this call may have reached the platform */
     int steps;
-    int holds_slot; /* its result gives a slot back (0 for tasks refused over capacity) */
     cr_task_t *hnext;
-    cr_task_t *prev, *next; /* pending list or done queue */
+    cr_task_t *prev, *next; /* pending list or its broker's done queue */
+};
+
+/* One broker: its socket, session state, timers, credit and results. */
+struct cr_link {
+    char *endpoint;
+    void *sock; /* NULL in BACKOFF */
+    cr_broker_state_t state;
+    long hb_ms;  /* until its WELCOME says otherwise: the worker's option */
+    uint32_t liveness;
+    long backoff_ms; /* next BACKOFF delay (before jitter) */
+    int64_t last_recv_mono, next_hb_mono, hello_mono, retry_mono;
+    int64_t flush_retry_mono; /* results wait until then after a refused send */
+    uint32_t outstanding;     /* out(b): credit it holds for us */
+    uint32_t held;            /* held(b): its tasks pending or running */
+    cr_task_t *done_head, *done_tail; /* its results, oldest first */
+    size_t ndone;
+    int welcomed_once;
+    cr_worker_broker_stats_t st;
+    int64_t log_malformed_mono, log_unexpected_mono, log_send_mono, log_dead_mono,
+        log_bye_mono, log_expired_mono;
 };
 
 struct cr_worker {
-    char *broker, *worker_id, *version;
+    char *worker_id, *version;
     Crieur__Role role;
     uint32_t kinds;
     const cr_adapter_t *const *adapters;
     uint32_t capacity;
     long request_timeout_ms, connect_timeout_ms, grace_ms;
-    long hb_ms;
+    long hb_ms; /* the option: each broker starts with it */
     uint32_t liveness;
+    long result_ttl_ms;
 
     void *ctx;
     int own_ctx;
-    void *sock;
     cr_http_t *http;
 
-    cr_conn_t conn;
+    cr_link_t *links; /* one per endpoint, in the order of the list */
+    size_t nlinks;
+    size_t rr; /* round-robin cursor of the credit split */
+
     cr_life_t life;
     int hard_stop;
-    int64_t last_recv_mono, next_hb_mono, hello_mono, stop_deadline_mono;
-    int64_t flush_retry_mono; /* results wait until then after a refused send */
-    uint32_t outstanding; /* credit the broker holds for us */
+    int64_t stop_deadline_mono;
 
     cr_task_t **buckets;
     size_t nbuckets;
-    size_t count; /* tasks in the table: pending + running */
+    size_t count; /* tasks in the table: pending + running (= sum of held) */
     cr_task_t *pend_head, *pend_tail;
-    cr_task_t *done_head, *done_tail;
-    size_t ndone, done_slots;
 
     zmq_pollitem_t *items;
     size_t items_cap;
+    size_t item_link[CR_WORKER_MAX_BROKERS]; /* poll item i -> link index */
     Crieur__Result *batch; /* CR_MAX_RESULTS_PER_BATCH, reused by every flush */
     Crieur__Result **batch_p;
 
     cr_worker_stats_t st;
-    int64_t log_malformed_mono, log_unexpected_mono, log_send_mono, log_dead_mono,
-        log_stats_mono, log_bye_mono;
+    int64_t log_stats_mono;
     uint64_t stats_logged_results;
-    int welcomed_once;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -159,6 +177,136 @@ static Crieur__Task *s_task_copy(const Crieur__Task *t)
     return c;
 }
 
+/* ---- broker list ------------------------------------------------------- */
+
+const char *cr_broker_state_name(cr_broker_state_t state)
+{
+    switch (state) {
+    case CR_BROKER_HELLO_SENT: return "hello_sent";
+    case CR_BROKER_READY: return "ready";
+    case CR_BROKER_DRAINING: return "draining";
+    case CR_BROKER_BACKOFF: return "backoff";
+    case CR_BROKER_RETRYING: return "retrying";
+    }
+    return "?";
+}
+
+/* What zmq_connect lets through but cannot work: a tcp endpoint without a
+ * host, or with a port that is not 1..65535. */
+static int s_check_tcp(const char *ep, char *err, size_t errlen)
+{
+    if (strncmp(ep, "tcp://", 6) != 0) return 0;
+    const char *addr = ep + 6;
+    const char *semi = strrchr(addr, ';'); /* "tcp://source;host:port" */
+    if (semi) addr = semi + 1;
+    const char *colon = strrchr(addr, ':');
+    long port = 0;
+    const char *p = colon ? colon + 1 : "";
+    for (; *p >= '0' && *p <= '9' && port <= 65535; p++) port = port * 10 + (*p - '0');
+    if (!colon || colon == addr || colon[1] == '\0' || *p != '\0' || port < 1 || port > 65535) {
+        snprintf(err, errlen, "option 'broker': invalid endpoint '%s': a tcp endpoint needs a "
+                 "host and a port 1..65535 (tcp://host:port)", ep);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_free_list(char **eps, size_t n)
+{
+    for (size_t i = 0; eps && i < n; i++) free(eps[i]);
+    free(eps);
+}
+
+/* Splits the comma-separated list into trimmed endpoints (heap copies).
+ * 0, or -1 with err filled. */
+static int s_parse_brokers(const char *list, char ***eps_p, size_t *n_p, char *err, size_t errlen)
+{
+    *eps_p = NULL;
+    *n_p = 0;
+    const char *q = list;
+    while (q && isspace((unsigned char)*q)) q++;
+    if (!q || !*q) {
+        snprintf(err, errlen, "option 'broker': no endpoint given");
+        return -1;
+    }
+    char **eps = calloc(CR_WORKER_MAX_BROKERS, sizeof *eps);
+    size_t n = 0;
+    if (!eps) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        const char *a = p, *b = comma ? comma : p + strlen(p);
+        while (a < b && isspace((unsigned char)*a)) a++;
+        while (b > a && isspace((unsigned char)b[-1])) b--;
+        if (a == b) {
+            snprintf(err, errlen, "option 'broker': item %zu of '%s' is empty (expected "
+                     "endpoints separated by commas, e.g. tcp://b1:5555,tcp://b2:5555)",
+                     n + 1, list);
+            goto fail;
+        }
+        if (n == CR_WORKER_MAX_BROKERS) {
+            snprintf(err, errlen, "option 'broker': at most %d brokers", CR_WORKER_MAX_BROKERS);
+            goto fail;
+        }
+        eps[n] = strndup(a, (size_t)(b - a));
+        if (!eps[n]) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        n++;
+        if (s_check_tcp(eps[n - 1], err, errlen)) goto fail;
+        for (size_t k = 0; k + 1 < n; k++)
+            if (strcmp(eps[k], eps[n - 1]) == 0) {
+                snprintf(err, errlen, "option 'broker': endpoint '%s' is listed twice", eps[k]);
+                goto fail;
+            }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    *eps_p = eps;
+    *n_p = n;
+    return 0;
+fail:
+    s_free_list(eps, n);
+    return -1;
+}
+
+int cr_worker_check_brokers(const char *list, char *err, size_t errlen)
+{
+    char **eps;
+    size_t n;
+    if (s_parse_brokers(list, &eps, &n, err, errlen)) return -1;
+    int rc = (int)n;
+    void *ctx = zmq_ctx_new();
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+        rc = -1;
+    }
+    /* The syntax zmq_connect accepts, on a throwaway socket (it does not
+     * block: host names are resolved later, by the I/O thread). */
+    for (size_t i = 0; ctx && rc > 0 && i < n; i++) {
+        void *s = zmq_socket(ctx, ZMQ_DEALER);
+        if (!s) {
+            snprintf(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+            rc = -1;
+            break;
+        }
+        int zero = 0;
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_connect(s, eps[i])) {
+            snprintf(err, errlen, "option 'broker': invalid endpoint '%s': %s", eps[i],
+                     zmq_strerror(errno));
+            rc = -1;
+        }
+        zmq_close(s);
+    }
+    if (ctx) zmq_ctx_term(ctx);
+    s_free_list(eps, n);
+    return rc;
+}
+
 /* ---- task table -------------------------------------------------------- */
 
 static size_t s_hash(const cr_worker_t *w, int64_t job_id, uint32_t attempt)
@@ -175,12 +323,14 @@ static cr_task_t *s_find(const cr_worker_t *w, int64_t job_id, uint32_t attempt)
     return NULL;
 }
 
+/* A task in the table holds a slot of its broker's share (held). */
 static void s_table_add(cr_worker_t *w, cr_task_t *t)
 {
     size_t b = s_hash(w, t->job_id, t->attempt);
     t->hnext = w->buckets[b];
     w->buckets[b] = t;
     w->count++;
+    t->link->held++;
 }
 
 static void s_table_remove(cr_worker_t *w, cr_task_t *t)
@@ -190,6 +340,7 @@ static void s_table_remove(cr_worker_t *w, cr_task_t *t)
     if (*pp) {
         *pp = t->hnext;
         w->count--;
+        t->link->held--;
     }
     t->hnext = NULL;
 }
@@ -223,20 +374,21 @@ static void s_task_free(cr_worker_t *w, cr_task_t *t)
     free(t);
 }
 
-static cr_task_t *s_task_new(cr_worker_t *w, const Crieur__Task *m)
+static cr_task_t *s_task_new(cr_worker_t *w, cr_link_t *link, const Crieur__Task *m)
 {
     cr_task_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->worker = w;
+    t->link = link;
     t->job_id = m->job_id;
     t->attempt = m->attempt;
     t->account_id = m->account ? m->account->id : 0;
     t->deadline_ms = m->deadline_ms > 0 ? m->deadline_ms : 0;
-    t->holds_slot = 1;
     return t;
 }
 
-/* Moves a task to the done queue with its result. */
+/* Moves a task to its broker's done queue with its result; its slot is free
+ * from now on (the result is data waiting for its broker, not work). */
 static void s_task_finish(cr_worker_t *w, cr_task_t *t)
 {
     if (t->state == CR_TASK_PENDING && t->msg) s_list_remove(&w->pend_head, &w->pend_tail, t);
@@ -244,6 +396,7 @@ static void s_task_finish(cr_worker_t *w, cr_task_t *t)
     if (t->xfer) cr_http_abort(w->http, &t->xfer);
     t->state = CR_TASK_DONE;
     t->finished_ms = cr_now_ms();
+    t->finished_mono = cr_mono_ms();
     if (!t->started_ms) t->started_ms = t->finished_ms;
     if (t->call.result.outcome == CRIEUR__OUTCOME__OUTCOME_UNKNOWN) {
         /* An adapter that forgot to say: the honest answer depends on whether
@@ -263,28 +416,28 @@ static void s_task_finish(cr_worker_t *w, cr_task_t *t)
         t->msg = NULL;
         t->call.task = NULL;
     }
-    s_list_append(&w->done_head, &w->done_tail, t);
-    w->ndone++;
-    if (t->holds_slot) w->done_slots++;
+    cr_link_t *l = t->link;
+    s_list_append(&l->done_head, &l->done_tail, t);
+    l->ndone++;
     const cr_result_t *r = &t->call.result;
-    cr_debug("task done job=%lld attempt=%u account=%lld worker=%s outcome=%s http=%d ms=%lld%s%s",
+    cr_debug("task done job=%lld attempt=%u account=%lld worker=%s broker=%s outcome=%s http=%d "
+             "ms=%lld%s%s",
              (long long)t->job_id, t->attempt, (long long)t->account_id, w->worker_id,
-             cr_outcome_name(r->outcome), r->http_status,
+             l->endpoint, cr_outcome_name(r->outcome), r->http_status,
              (long long)(t->finished_ms - t->started_ms), r->error ? " error=" : "",
              r->error ? r->error : "");
 }
 
-/* Answers a task at once, without running it. */
-static void s_reject(cr_worker_t *w, const Crieur__Task *m, Crieur__Outcome outcome,
-                     const char *error, const char *code, int holds_slot)
+/* Answers a task at once, without running it (it never holds a slot). */
+static void s_reject(cr_worker_t *w, cr_link_t *link, const Crieur__Task *m,
+                     Crieur__Outcome outcome, const char *error, const char *code)
 {
-    cr_task_t *t = s_task_new(w, m);
+    cr_task_t *t = s_task_new(w, link, m);
     if (!t) {
-        cr_error("out of memory answering job=%lld attempt=%u worker=%s", (long long)m->job_id,
-                 m->attempt, w->worker_id);
+        cr_error("out of memory answering job=%lld attempt=%u worker=%s broker=%s",
+                 (long long)m->job_id, m->attempt, w->worker_id, link->endpoint);
         return;
     }
-    t->holds_slot = holds_slot;
     cr_call_done(&t->call, outcome, 0, error, code);
     w->st.tasks_rejected++;
     s_task_finish(w, t);
@@ -363,9 +516,9 @@ static void s_task_start(cr_worker_t *w, cr_task_t *t)
     s_list_remove(&w->pend_head, &w->pend_tail, t);
     t->started_ms = cr_now_ms();
     t->started_mono = cr_mono_ms();
-    cr_debug("task start job=%lld attempt=%u account=%lld worker=%s platform=%s",
+    cr_debug("task start job=%lld attempt=%u account=%lld worker=%s broker=%s platform=%s",
              (long long)t->job_id, t->attempt, (long long)t->account_id, w->worker_id,
-             t->adapter->platform);
+             t->link->endpoint, t->adapter->platform);
     t->state = CR_TASK_RUNNING; /* not cancellable any more */
     s_task_advance(w, t, NULL);
 }
@@ -378,37 +531,94 @@ static void s_start_pending(cr_worker_t *w)
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int s_send(cr_worker_t *w, Crieur__Envelope *env)
+static int s_welcomed(const cr_link_t *l)
 {
-    if (!w->sock) return -1;
-    if (cr_wire_send(w->sock, NULL, 0, env) == 0) return 0;
-    if (s_every(&w->log_send_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
-        cr_warn("cannot send to broker %s worker=%s: %s", w->broker, w->worker_id,
+    return l->state == CR_BROKER_READY || l->state == CR_BROKER_DRAINING;
+}
+
+static int s_send(cr_worker_t *w, cr_link_t *l, Crieur__Envelope *env)
+{
+    if (!l->sock) return -1;
+    if (cr_wire_send(l->sock, NULL, 0, env) == 0) return 0;
+    if (s_every(&l->log_send_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
+        cr_warn("cannot send to broker %s worker=%s: %s", l->endpoint, w->worker_id,
                 zmq_strerror(errno));
     return -1;
 }
 
-static uint32_t s_grantable(const cr_worker_t *w)
+static size_t s_outstanding(const cr_worker_t *w)
 {
-    if (w->conn != CR_CONN_READY || w->life != CR_LIFE_ACTIVE) return 0;
-    size_t used = w->count + w->done_slots + w->outstanding;
-    return used >= w->capacity ? 0 : (uint32_t)(w->capacity - used);
+    size_t out = 0;
+    for (size_t i = 0; i < w->nlinks; i++) out += w->links[i].outstanding;
+    return out;
 }
 
-static void s_send_credit(cr_worker_t *w, uint32_t slots)
+/* Slots neither running a task nor promised to a broker: capacity minus the
+ * left side of invariant (I) (cr_worker.h). */
+static size_t s_free_slots(const cr_worker_t *w)
+{
+    size_t used = w->count + s_outstanding(w);
+    assert(used <= w->capacity); /* (I) */
+    return used >= w->capacity ? 0 : w->capacity - used;
+}
+
+/* The credit split: gives each free slot to the READY broker with the
+ * smallest share out(b) + held(b), ties in round robin, none beyond
+ * ceil(capacity / contenders). Fills alloc[] (nothing is granted yet: a
+ * slot counts as credit only once the message carrying it is sent) and
+ * returns the total, at most s_free_slots(). */
+static size_t s_split_credit(cr_worker_t *w, uint32_t *alloc)
+{
+    memset(alloc, 0, w->nlinks * sizeof *alloc);
+    if (w->life != CR_LIFE_ACTIVE) return 0;
+    size_t free_slots = s_free_slots(w), contenders = 0, ready = 0, total = 0;
+    for (size_t i = 0; i < w->nlinks; i++) {
+        cr_broker_state_t st = w->links[i].state;
+        if (st == CR_BROKER_READY) ready++;
+        if (st == CR_BROKER_READY || st == CR_BROKER_HELLO_SENT) contenders++;
+    }
+    if (!free_slots || !ready) return 0;
+    size_t cap = (w->capacity + contenders - 1) / contenders;
+    while (total < free_slots) {
+        size_t best = w->nlinks, best_share = 0;
+        for (size_t k = 0; k < w->nlinks; k++) {
+            size_t i = (w->rr + k) % w->nlinks;
+            const cr_link_t *l = &w->links[i];
+            if (l->state != CR_BROKER_READY) continue;
+            size_t share = (size_t)l->outstanding + l->held + alloc[i];
+            if (share >= cap) continue;
+            if (best == w->nlinks || share < best_share) {
+                best = i;
+                best_share = share;
+            }
+        }
+        if (best == w->nlinks) break; /* the rest is kept for a broker saying HELLO */
+        alloc[best]++;
+        total++;
+        w->rr = (best + 1) % w->nlinks;
+    }
+    return total;
+}
+
+static void s_granted(cr_worker_t *w, cr_link_t *l, uint32_t slots)
+{
+    l->outstanding += slots;
+    l->st.credit_granted += slots;
+    w->st.credit_granted += slots;
+    assert(w->count + s_outstanding(w) <= w->capacity); /* (I) */
+}
+
+static void s_send_credit(cr_worker_t *w, cr_link_t *l, uint32_t slots)
 {
     Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
     Crieur__Credit c = CRIEUR__CREDIT__INIT;
     c.slots = slots;
     env.body_case = CRIEUR__ENVELOPE__BODY_CREDIT;
     env.credit = &c;
-    if (s_send(w, &env) == 0) {
-        w->outstanding += slots;
-        w->st.credit_granted += slots;
-    }
+    if (s_send(w, l, &env) == 0) s_granted(w, l, slots);
 }
 
-static void s_send_hello(cr_worker_t *w)
+static void s_send_hello(cr_worker_t *w, cr_link_t *l)
 {
     Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
     Crieur__Hello h = CRIEUR__HELLO__INIT;
@@ -425,41 +635,39 @@ static void s_send_hello(cr_worker_t *w)
     h.pid = (uint32_t)getpid();
     env.body_case = CRIEUR__ENVELOPE__BODY_HELLO;
     env.hello = &h;
-    w->conn = CR_CONN_HELLO_SENT;
-    w->outstanding = 0;
-    w->hello_mono = cr_mono_ms();
-    if (s_send(w, &env) == 0) w->st.hellos_sent++;
+    if (s_send(w, l, &env) == 0) {
+        w->st.hellos_sent++;
+        l->st.hellos_sent++;
+    }
 }
 
-static void s_send_bye(cr_worker_t *w)
+static void s_send_bye(cr_worker_t *w, cr_link_t *l)
 {
     Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
     Crieur__Bye b = CRIEUR__BYE__INIT;
     env.body_case = CRIEUR__ENVELOPE__BODY_BYE;
     env.bye = &b;
-    s_send(w, &env);
+    s_send(w, l, &env);
 }
 
-static void s_send_heartbeat(cr_worker_t *w)
+static void s_send_heartbeat(cr_worker_t *w, cr_link_t *l)
 {
     Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
     Crieur__Heartbeat h = CRIEUR__HEARTBEAT__INIT;
-    h.in_flight = (uint32_t)w->count;
+    h.in_flight = l->held; /* its own tasks */
     env.body_case = CRIEUR__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &h;
-    s_send(w, &env);
+    s_send(w, l, &env);
 }
 
-/* Sends queued results (in batches carrying the freed slots as credit), then
- * tops credit up if slots are free for another reason. Only when welcomed:
- * results wait for the next WELCOME otherwise. */
-static void s_flush(cr_worker_t *w)
+/* Sends one broker its queued results, in batches; the first carries
+ * `credit`. Returns 0, or -1 if a send was refused (the rest waits). */
+static int s_flush_results(cr_worker_t *w, cr_link_t *l, uint32_t credit)
 {
-    if (w->conn != CR_CONN_READY || !w->sock) return;
-    while (w->done_head) {
+    while (l->done_head) {
         Crieur__Result *rs = w->batch, **rp = w->batch_p;
-        size_t n = 0, slots = 0;
-        for (cr_task_t *t = w->done_head; t && n < CR_MAX_RESULTS_PER_BATCH; t = t->next, n++) {
+        size_t n = 0;
+        for (cr_task_t *t = l->done_head; t && n < CR_MAX_RESULTS_PER_BATCH; t = t->next, n++) {
             const cr_result_t *r = &t->call.result;
             crieur__result__init(&rs[n]);
             rs[n].job_id = t->job_id;
@@ -473,11 +681,9 @@ static void s_flush(cr_worker_t *w)
             rs[n].retry_at_ms = r->retry_at_ms;
             rs[n].started_ms = t->started_ms;
             rs[n].finished_ms = t->finished_ms;
+            rs[n].reconciled = r->reconciled ? 1 : 0;
             rp[n] = &rs[n];
-            slots += (size_t)t->holds_slot;
         }
-        w->done_slots -= slots;
-        uint32_t credit = s_grantable(w);
         Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
         Crieur__ResultBatch b = CRIEUR__RESULT_BATCH__INIT;
         b.results = rp;
@@ -485,39 +691,54 @@ static void s_flush(cr_worker_t *w)
         b.credit = credit;
         env.body_case = CRIEUR__ENVELOPE__BODY_RESULTS;
         env.results = &b;
-        if (s_send(w, &env) != 0) {
-            w->done_slots += slots; /* try again soon, without spinning */
-            w->flush_retry_mono = cr_mono_ms() + CR_SEND_RETRY_MS;
-            return;
+        if (s_send(w, l, &env) != 0) {
+            l->flush_retry_mono = cr_mono_ms() + CR_SEND_RETRY_MS; /* soon, without spinning */
+            return -1;
         }
-        w->outstanding += credit;
-        w->st.credit_granted += credit;
+        if (credit) s_granted(w, l, credit);
+        credit = 0;
         w->st.batches_sent++;
         for (size_t i = 0; i < n; i++) {
-            cr_task_t *t = w->done_head;
-            s_list_remove(&w->done_head, &w->done_tail, t);
-            w->ndone--;
+            cr_task_t *t = l->done_head;
+            s_list_remove(&l->done_head, &l->done_tail, t);
+            l->ndone--;
+            l->st.results_sent++;
             w->st.results_sent++;
             if (t->call.result.outcome == CRIEUR__OUTCOME__OUTCOME_OK) w->st.results_ok++;
             s_task_free(w, t);
         }
     }
-    uint32_t credit = s_grantable(w);
-    if (credit > 0) s_send_credit(w, credit);
+    return 0;
+}
+
+/* Sends each welcomed broker its results with the credit the split gives it
+ * (a CREDIT message when it has no results). Results for a broker that is
+ * not welcomed wait for its next WELCOME. */
+static void s_flush(cr_worker_t *w)
+{
+    uint32_t alloc[CR_WORKER_MAX_BROKERS];
+    s_split_credit(w, alloc);
+    for (size_t i = 0; i < w->nlinks; i++) {
+        cr_link_t *l = &w->links[i];
+        if (!s_welcomed(l) || !l->sock) continue;
+        if (l->done_head) {
+            if (s_flush_results(w, l, alloc[i]) != 0) continue;
+        } else if (alloc[i] > 0) {
+            s_send_credit(w, l, alloc[i]);
+        }
+    }
 }
 
 /* ---- connection -------------------------------------------------------- */
 
-static int s_connect(cr_worker_t *w)
+static int s_link_open(cr_worker_t *w, cr_link_t *l)
 {
-    if (w->sock) {
-        int zero = 0;
-        zmq_setsockopt(w->sock, ZMQ_LINGER, &zero, sizeof zero); /* drop stale heartbeats */
-        zmq_close(w->sock);
-        w->sock = NULL;
-    }
     void *s = zmq_socket(w->ctx, ZMQ_DEALER);
-    if (!s) return -1;
+    if (!s) {
+        cr_error("cannot create a socket for broker %s worker=%s: %s", l->endpoint, w->worker_id,
+                 zmq_strerror(errno));
+        return -1;
+    }
     int linger = CR_LINGER_MS, hwm = CR_HWM, ivl = CR_RECONNECT_IVL_MS,
         ivl_max = CR_RECONNECT_IVL_MAX_MS;
     if (zmq_setsockopt(s, ZMQ_ROUTING_ID, w->worker_id, strlen(w->worker_id)) ||
@@ -526,38 +747,89 @@ static int s_connect(cr_worker_t *w)
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) ||
         zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
-        zmq_connect(s, w->broker)) {
-        cr_error("cannot connect to broker %s worker=%s: %s", w->broker, w->worker_id,
+        zmq_connect(s, l->endpoint)) {
+        cr_error("cannot connect to broker %s worker=%s: %s", l->endpoint, w->worker_id,
                  zmq_strerror(errno));
         zmq_close(s);
         return -1;
     }
-    w->sock = s;
-    w->last_recv_mono = cr_mono_ms();
-    s_send_hello(w);
+    l->sock = s;
+    l->last_recv_mono = cr_mono_ms();
     return 0;
+}
+
+static void s_link_close(cr_link_t *l)
+{
+    if (!l->sock) return;
+    int zero = 0;
+    zmq_setsockopt(l->sock, ZMQ_LINGER, &zero, sizeof zero); /* drop stale heartbeats */
+    zmq_close(l->sock);
+    l->sock = NULL;
+}
+
+/* The one transition function of a broker link: enters `next` and does what
+ * entering it means. Every way into a state that is not READY or DRAINING
+ * forfeits the credit the broker held (out(b) = 0): a new session starts
+ * from nothing, on both sides. */
+static void s_link_to(cr_worker_t *w, cr_link_t *l, cr_broker_state_t next, int64_t now)
+{
+    switch (next) {
+    case CR_BROKER_HELLO_SENT: /* first contact, or its BYE: same socket */
+    case CR_BROKER_RETRYING:   /* after BACKOFF: a new socket */
+        if (!l->sock && s_link_open(w, l) != 0) {
+            s_link_to(w, l, CR_BROKER_BACKOFF, now);
+            return;
+        }
+        l->outstanding = 0;
+        l->state = next;
+        l->hello_mono = now;
+        s_send_hello(w, l);
+        break;
+    case CR_BROKER_READY: /* WELCOME: a session starts, the broker holds no credit */
+        l->outstanding = 0;
+        l->backoff_ms = CR_BACKOFF_MIN_MS;
+        l->next_hb_mono = now + l->hb_ms;
+        l->state = next;
+        break;
+    case CR_BROKER_DRAINING:
+        l->state = next;
+        break;
+    case CR_BROKER_BACKOFF: {
+        s_link_close(l);
+        l->outstanding = 0;
+        long d = l->backoff_ms;
+        l->retry_mono = now + d / 2 + (int64_t)cr_random_below((uint64_t)(d / 2) + 1);
+        l->backoff_ms = d * 2 > CR_BACKOFF_MAX_MS ? CR_BACKOFF_MAX_MS : d * 2;
+        l->state = next;
+        break;
+    }
+    }
 }
 
 /* ---- broker messages --------------------------------------------------- */
 
-static void s_on_tasks(cr_worker_t *w, const Crieur__TaskBatch *batch)
+static void s_on_tasks(cr_worker_t *w, cr_link_t *l, const Crieur__TaskBatch *batch)
 {
     char msg[200];
     for (size_t i = 0; i < batch->n_tasks; i++) {
         const Crieur__Task *m = batch->tasks[i];
         w->st.tasks_received++;
-        if (w->outstanding > 0) w->outstanding--;
+        l->st.tasks_received++;
+        /* Its credit is used whatever the task turns out to be; a slot not
+         * taken by the task below is free again. */
+        if (l->outstanding > 0) l->outstanding--;
         if (!m || m->job_id <= 0 || m->attempt == 0) {
             w->st.tasks_invalid++;
-            if (s_every(&w->log_malformed_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
-                cr_warn("task without job id or attempt dropped worker=%s (invalid so far: %llu)",
-                        w->worker_id, (unsigned long long)w->st.tasks_invalid);
+            if (s_every(&l->log_malformed_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
+                cr_warn("task without job id or attempt from broker %s dropped worker=%s "
+                        "(invalid so far: %llu)",
+                        l->endpoint, w->worker_id, (unsigned long long)w->st.tasks_invalid);
             continue;
         }
         if (s_find(w, m->job_id, m->attempt)) {
             w->st.tasks_duplicate++;
-            cr_debug("duplicate task ignored job=%lld attempt=%u worker=%s", (long long)m->job_id,
-                     m->attempt, w->worker_id);
+            cr_debug("duplicate task ignored job=%lld attempt=%u worker=%s broker=%s",
+                     (long long)m->job_id, m->attempt, w->worker_id, l->endpoint);
             continue;
         }
         const Crieur__Account *acc = m->account;
@@ -567,12 +839,12 @@ static void s_on_tasks(cr_worker_t *w, const Crieur__TaskBatch *batch)
         if (m->kind <= 0 || m->kind >= 32 || !(w->kinds & CR_KIND_BIT(m->kind))) {
             snprintf(msg, sizeof msg, "job kind %s is not handled by a %s worker",
                      s_kind_name(m->kind), s_role_name(w->role));
-            s_reject(w, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, msg, "unsupported_kind", 1);
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, msg, "unsupported_kind");
             continue;
         }
         if (!acc || !platform[0]) {
-            s_reject(w, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "task without account", "bad_task",
-                     1);
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "task without account",
+                     "bad_task");
             continue;
         }
         for (size_t k = 0; w->adapters && w->adapters[k]; k++)
@@ -582,31 +854,32 @@ static void s_on_tasks(cr_worker_t *w, const Crieur__TaskBatch *batch)
             snprintf(msg, sizeof msg, "no adapter for platform %s%s%s", p ? p : "?",
                      ad ? " and kind " : "", ad ? s_kind_name(m->kind) : "");
             free(p);
-            s_reject(w, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, msg, "no_adapter", 1);
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, msg, "no_adapter");
             continue;
         }
         if (m->kind == CRIEUR__JOB_KIND__KIND_PUBLISH &&
             m->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH) {
-            s_reject(w, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "publish task without payload",
-                     "bad_task", 1);
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "publish task without payload",
+                     "bad_task");
             continue;
         }
-        if (w->count >= w->capacity) {
-            /* The broker sent more than our credit: refuse it without giving
-             * a slot back, so the accounting heals instead of drifting. */
-            if (s_every(&w->log_unexpected_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
-                cr_warn("task over capacity refused job=%lld attempt=%u worker=%s capacity=%u",
-                        (long long)m->job_id, m->attempt, w->worker_id, w->capacity);
-            s_reject(w, m, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "worker at capacity",
-                     "over_capacity", 0);
+        if (s_free_slots(w) == 0) {
+            /* Beyond the broker's credit and no slot free: taking it would
+             * break (I). Refuse it; credit heals instead of drifting. */
+            if (s_every(&l->log_unexpected_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
+                cr_warn("task over capacity refused job=%lld attempt=%u worker=%s broker=%s "
+                        "capacity=%u",
+                        (long long)m->job_id, m->attempt, w->worker_id, l->endpoint, w->capacity);
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "worker at capacity",
+                     "over_capacity");
             continue;
         }
-        cr_task_t *t = s_task_new(w, m);
+        cr_task_t *t = s_task_new(w, l, m);
         Crieur__Task *copy = t ? s_task_copy(m) : NULL;
         if (!copy) {
             free(t);
-            s_reject(w, m, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "worker out of memory", "internal",
-                     1);
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "worker out of memory",
+                     "internal");
             continue;
         }
         t->msg = copy;
@@ -615,23 +888,24 @@ static void s_on_tasks(cr_worker_t *w, const Crieur__TaskBatch *batch)
         t->state = CR_TASK_PENDING;
         s_table_add(w, t);
         s_list_append(&w->pend_head, &w->pend_tail, t);
-        cr_debug("task received job=%lld attempt=%u account=%lld worker=%s kind=%s",
+        cr_debug("task received job=%lld attempt=%u account=%lld worker=%s broker=%s kind=%s",
                  (long long)t->job_id, t->attempt, (long long)t->account_id, w->worker_id,
-                 s_kind_name(m->kind));
+                 l->endpoint, s_kind_name(m->kind));
     }
 }
 
-static void s_on_cancel(cr_worker_t *w, const Crieur__Cancel *c)
+static void s_on_cancel(cr_worker_t *w, cr_link_t *l, const Crieur__Cancel *c)
 {
     cr_task_t *t = s_find(w, c->job_id, c->attempt);
     if (!t) {
-        cr_debug("cancel for unknown task job=%lld attempt=%u worker=%s", (long long)c->job_id,
-                 c->attempt, w->worker_id);
+        cr_debug("cancel for unknown task job=%lld attempt=%u worker=%s broker=%s",
+                 (long long)c->job_id, c->attempt, w->worker_id, l->endpoint);
         return;
     }
     if (t->state != CR_TASK_PENDING) {
-        cr_debug("cancel ignored, request already started job=%lld attempt=%u worker=%s",
-                 (long long)c->job_id, c->attempt, w->worker_id);
+        cr_debug("cancel ignored, request already started job=%lld attempt=%u worker=%s "
+                 "broker=%s",
+                 (long long)c->job_id, c->attempt, w->worker_id, l->endpoint);
         return;
     }
     w->st.tasks_cancelled++;
@@ -640,54 +914,56 @@ static void s_on_cancel(cr_worker_t *w, const Crieur__Cancel *c)
     s_task_finish(w, t);
 }
 
-static void s_on_welcome(cr_worker_t *w, const Crieur__Welcome *wel)
+static void s_on_welcome(cr_worker_t *w, cr_link_t *l, const Crieur__Welcome *wel)
 {
     if (wel->heartbeat_ms) {
         long hb = (long)wel->heartbeat_ms;
-        w->hb_ms = hb < CR_HB_MIN_MS ? CR_HB_MIN_MS : hb > CR_HB_MAX_MS ? CR_HB_MAX_MS : hb;
+        l->hb_ms = hb < CR_HB_MIN_MS ? CR_HB_MIN_MS : hb > CR_HB_MAX_MS ? CR_HB_MAX_MS : hb;
     }
-    if (wel->heartbeat_liveness) w->liveness = wel->heartbeat_liveness > 100 ? 100 : wel->heartbeat_liveness;
+    if (wel->heartbeat_liveness)
+        l->liveness = wel->heartbeat_liveness > 100 ? 100 : wel->heartbeat_liveness;
     char *bid = cr_text_clean(wel->broker_id, wel->broker_id ? strlen(wel->broker_id) : 0, 64);
-    if (w->welcomed_once)
-        cr_info("welcomed again by broker %s (%s) worker=%s in_flight=%zu results_queued=%zu",
-                bid && bid[0] ? bid : "?", w->broker, w->worker_id, w->count, w->ndone);
+    if (l->welcomed_once)
+        cr_info("welcomed again by broker %s (%s) worker=%s in_flight=%u results_queued=%zu",
+                bid && bid[0] ? bid : "?", l->endpoint, w->worker_id, l->held, l->ndone);
     else
         cr_info("connected to broker %s (%s) worker=%s heartbeat_ms=%ld liveness=%u capacity=%u",
-                bid && bid[0] ? bid : "?", w->broker, w->worker_id, w->hb_ms, w->liveness,
+                bid && bid[0] ? bid : "?", l->endpoint, w->worker_id, l->hb_ms, l->liveness,
                 w->capacity);
     free(bid);
-    w->welcomed_once = 1;
-    /* Each WELCOME starts a session: the broker holds no credit of ours. */
-    w->conn = CR_CONN_READY;
-    w->outstanding = 0;
-    if (w->life == CR_LIFE_DRAINING) w->life = CR_LIFE_ACTIVE;
-    w->next_hb_mono = cr_mono_ms() + w->hb_ms;
-    uint32_t credit = s_grantable(w);
-    if (credit > 0) s_send_credit(w, credit);
+    l->welcomed_once = 1;
+    l->st.welcomes++;
+    /* Credit and the results kept for it go out at the end of this iteration
+     * (s_flush). */
+    s_link_to(w, l, CR_BROKER_READY, cr_mono_ms());
 }
 
-static void s_on_bye(cr_worker_t *w)
+static void s_on_bye(cr_worker_t *w, cr_link_t *l)
 {
     int64_t now = cr_mono_ms();
     w->st.byes_received++;
-    if (s_every(&w->log_bye_mono, now, CR_LOG_EVERY_MS))
-        cr_info("broker %s does not know worker=%s: saying HELLO again", w->broker, w->worker_id);
+    if (s_every(&l->log_bye_mono, now, CR_LOG_EVERY_MS))
+        cr_info("broker %s does not know worker=%s: saying HELLO again", l->endpoint,
+                w->worker_id);
     /* A HELLO of ours may already be on its way: do not repeat it (two HELLOs
      * would mean two WELCOMEs and twice the credit). */
-    if (w->conn == CR_CONN_HELLO_SENT && now - w->hello_mono < w->hb_ms) return;
-    s_send_hello(w);
+    if ((l->state == CR_BROKER_HELLO_SENT || l->state == CR_BROKER_RETRYING) &&
+        now - l->hello_mono < l->hb_ms)
+        return;
+    s_link_to(w, l, CR_BROKER_HELLO_SENT, now);
 }
 
-static void s_count_malformed(cr_worker_t *w, const char *why)
+static void s_count_malformed(cr_worker_t *w, cr_link_t *l, const char *why)
 {
     w->st.frames_malformed++;
-    cr_debug("malformed frame from broker dropped worker=%s reason=%s", w->worker_id, why);
-    if (s_every(&w->log_malformed_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
+    cr_debug("malformed frame from broker %s dropped worker=%s reason=%s", l->endpoint,
+             w->worker_id, why);
+    if (s_every(&l->log_malformed_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
         cr_warn("malformed frame from broker %s dropped worker=%s reason=%s (total %llu)",
-                w->broker, w->worker_id, why, (unsigned long long)w->st.frames_malformed);
+                l->endpoint, w->worker_id, why, (unsigned long long)w->st.frames_malformed);
 }
 
-static void s_on_frame(cr_worker_t *w, const uint8_t *data, size_t len)
+static void s_on_frame(cr_worker_t *w, cr_link_t *l, const uint8_t *data, size_t len)
 {
     cr_wire_err_t err;
     Crieur__Envelope *env = cr_wire_unpack(data, len, &err);
@@ -698,7 +974,7 @@ static void s_on_frame(cr_worker_t *w, const uint8_t *data, size_t len)
         Crieur__Envelope *raw = crieur__envelope__unpack(NULL, len, data);
         if (raw && raw->body_case == CRIEUR__ENVELOPE__BODY_TASKS && raw->tasks) {
             w->st.frames_malformed++;
-            s_on_tasks(w, raw->tasks);
+            s_on_tasks(w, l, raw->tasks);
             s_wipe_envelope(raw);
             crieur__envelope__free_unpacked(raw, NULL);
             return;
@@ -706,67 +982,67 @@ static void s_on_frame(cr_worker_t *w, const uint8_t *data, size_t len)
         if (raw) crieur__envelope__free_unpacked(raw, NULL);
     }
     if (!env) {
-        s_count_malformed(w, cr_wire_err_name(err));
+        s_count_malformed(w, l, cr_wire_err_name(err));
         return;
     }
     switch (env->body_case) {
     case CRIEUR__ENVELOPE__BODY_WELCOME:
-        s_on_welcome(w, env->welcome);
+        s_on_welcome(w, l, env->welcome);
         break;
     case CRIEUR__ENVELOPE__BODY_TASKS:
-        s_on_tasks(w, env->tasks);
+        s_on_tasks(w, l, env->tasks);
         break;
     case CRIEUR__ENVELOPE__BODY_CANCEL:
-        s_on_cancel(w, env->cancel);
+        s_on_cancel(w, l, env->cancel);
         break;
     case CRIEUR__ENVELOPE__BODY_DRAIN:
-        if (w->life == CR_LIFE_ACTIVE) {
-            w->life = CR_LIFE_DRAINING;
-            cr_info("broker %s asks to drain worker=%s in_flight=%zu", w->broker, w->worker_id,
-                    w->count);
+        if (l->state == CR_BROKER_READY) {
+            s_link_to(w, l, CR_BROKER_DRAINING, cr_mono_ms());
+            cr_info("broker %s asks to drain worker=%s in_flight=%u", l->endpoint, w->worker_id,
+                    l->held);
         }
         break;
     case CRIEUR__ENVELOPE__BODY_HEARTBEAT:
         break;
     case CRIEUR__ENVELOPE__BODY_BYE:
-        s_on_bye(w);
+        s_on_bye(w, l);
         break;
     default:
         w->st.frames_unexpected++;
-        if (s_every(&w->log_unexpected_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
+        if (s_every(&l->log_unexpected_mono, cr_mono_ms(), CR_LOG_EVERY_MS))
             cr_warn("unexpected message (body %d) from broker %s ignored worker=%s",
-                    (int)env->body_case, w->broker, w->worker_id);
+                    (int)env->body_case, l->endpoint, w->worker_id);
         break;
     }
     s_wipe_envelope(env);
     cr_wire_free(&env);
 }
 
-static void s_receive(cr_worker_t *w)
+static void s_receive(cr_worker_t *w, cr_link_t *l)
 {
-    for (int i = 0; i < CR_RECV_BUDGET && w->sock; i++) {
+    for (int i = 0; i < CR_RECV_BUDGET && l->sock; i++) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, w->sock, ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv(&msg, l->sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg);
             return;
         }
         w->st.frames_received++;
-        w->last_recv_mono = cr_mono_ms(); /* anything counts as liveness */
+        l->last_recv_mono = cr_mono_ms(); /* anything counts as liveness */
         if (zmq_msg_more(&msg)) {
             /* Envelopes are single frames: drop the whole multipart message. */
             int more = 1;
             while (more) {
                 zmq_msg_close(&msg);
                 zmq_msg_init(&msg);
-                if (zmq_msg_recv(&msg, w->sock, ZMQ_DONTWAIT) < 0) break;
+                if (zmq_msg_recv(&msg, l->sock, ZMQ_DONTWAIT) < 0) break;
                 more = zmq_msg_more(&msg);
             }
             zmq_msg_close(&msg);
-            s_count_malformed(w, "multipart");
+            s_count_malformed(w, l, "multipart");
             continue;
         }
-        s_on_frame(w, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        s_on_frame(w, l, zmq_msg_data(&msg), zmq_msg_size(&msg));
         /* The frame may hold a token: leave nothing behind. */
         explicit_bzero(zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
@@ -775,29 +1051,73 @@ static void s_receive(cr_worker_t *w)
 
 /* ---- timers and stop --------------------------------------------------- */
 
+/* Results kept for a broker that is not welcomed: after result_ttl_ms it is
+ * not coming back for them (its leases expired, it released the jobs). */
+static void s_expire_results(cr_worker_t *w, cr_link_t *l, int64_t now)
+{
+    size_t n = 0;
+    while (l->done_head && now - l->done_head->finished_mono >= w->result_ttl_ms) {
+        cr_task_t *t = l->done_head;
+        s_list_remove(&l->done_head, &l->done_tail, t);
+        l->ndone--;
+        l->st.results_expired++;
+        w->st.results_expired++;
+        cr_debug("result dropped job=%lld attempt=%u worker=%s broker=%s: kept %ld ms",
+                 (long long)t->job_id, t->attempt, w->worker_id, l->endpoint, w->result_ttl_ms);
+        s_task_free(w, t);
+        n++;
+    }
+    if (n && s_every(&l->log_expired_mono, now, CR_LOG_EVERY_MS))
+        cr_warn("dropped %zu results kept %ld ms for broker %s (%s), which did not come back; "
+                "it releases their jobs itself worker=%s (dropped so far: %llu)",
+                n, w->result_ttl_ms, l->endpoint, cr_broker_state_name(l->state), w->worker_id,
+                (unsigned long long)l->st.results_expired);
+}
+
+static void s_link_timers(cr_worker_t *w, cr_link_t *l, int64_t now)
+{
+    int64_t dead_after = (int64_t)l->hb_ms * l->liveness;
+    switch (l->state) {
+    case CR_BROKER_READY:
+    case CR_BROKER_DRAINING:
+        if (now >= l->next_hb_mono) {
+            s_send_heartbeat(w, l);
+            l->next_hb_mono = now + l->hb_ms;
+        }
+        if (now - l->last_recv_mono >= dead_after) {
+            w->st.reconnects++;
+            l->st.reconnects++;
+            if (s_every(&l->log_dead_mono, now, CR_LOG_EVERY_MS))
+                cr_warn("broker %s silent for %lld ms, presumed dead: its %u credit goes to "
+                        "the others, reconnecting worker=%s in_flight=%u",
+                        l->endpoint, (long long)(now - l->last_recv_mono), l->outstanding,
+                        w->worker_id, l->held);
+            s_link_to(w, l, CR_BROKER_BACKOFF, now);
+        }
+        break;
+    case CR_BROKER_HELLO_SENT:
+    case CR_BROKER_RETRYING:
+        if (now - l->hello_mono >= dead_after) {
+            w->st.reconnects++;
+            l->st.reconnects++;
+            if (s_every(&l->log_dead_mono, now, CR_LOG_EVERY_MS))
+                cr_warn("no WELCOME from broker %s after %lld ms: new socket, HELLO again "
+                        "worker=%s in_flight=%u",
+                        l->endpoint, (long long)(now - l->hello_mono), w->worker_id, l->held);
+            s_link_to(w, l, CR_BROKER_BACKOFF, now);
+        }
+        break;
+    case CR_BROKER_BACKOFF:
+        if (now >= l->retry_mono) s_link_to(w, l, CR_BROKER_RETRYING, now);
+        break;
+    }
+    if (!s_welcomed(l)) s_expire_results(w, l, now);
+}
+
 static void s_timers(cr_worker_t *w)
 {
     int64_t now = cr_mono_ms();
-    int64_t dead_after = (int64_t)w->hb_ms * w->liveness;
-    if (w->conn == CR_CONN_READY && now >= w->next_hb_mono) {
-        s_send_heartbeat(w);
-        w->next_hb_mono = now + w->hb_ms;
-    }
-    int64_t since = w->conn == CR_CONN_READY ? w->last_recv_mono : w->hello_mono;
-    if (now - since >= dead_after) {
-        w->st.reconnects++;
-        if (s_every(&w->log_dead_mono, now, CR_LOG_EVERY_MS)) {
-            if (w->conn == CR_CONN_READY)
-                cr_warn("broker %s silent for %lld ms, presumed dead: reconnecting worker=%s "
-                        "in_flight=%zu",
-                        w->broker, (long long)(now - since), w->worker_id, w->count);
-            else
-                cr_warn("no WELCOME from broker %s after %lld ms: new socket, HELLO again "
-                        "worker=%s in_flight=%zu",
-                        w->broker, (long long)(now - since), w->worker_id, w->count);
-        }
-        if (s_connect(w)) w->hello_mono = now; /* retry after another liveness period */
-    }
+    for (size_t i = 0; i < w->nlinks; i++) s_link_timers(w, &w->links[i], now);
 }
 
 static void s_abort_all(cr_worker_t *w)
@@ -807,31 +1127,44 @@ static void s_abort_all(cr_worker_t *w)
             cr_task_t *t = w->buckets[b];
             w->buckets[b] = t->hnext;
             w->count--;
+            t->link->held--;
             if (t->state == CR_TASK_PENDING) s_list_remove(&w->pend_head, &w->pend_tail, t);
             w->st.tasks_aborted++;
-            cr_debug("task abandoned job=%lld attempt=%u account=%lld worker=%s",
-                     (long long)t->job_id, t->attempt, (long long)t->account_id, w->worker_id);
+            cr_debug("task abandoned job=%lld attempt=%u account=%lld worker=%s broker=%s",
+                     (long long)t->job_id, t->attempt, (long long)t->account_id, w->worker_id,
+                     t->link->endpoint);
             s_task_free(w, t);
         }
     }
+}
+
+static size_t s_results_queued(const cr_worker_t *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->nlinks; i++) n += w->links[i].ndone;
+    return n;
 }
 
 static void s_check_stop(cr_worker_t *w)
 {
     if (w->life != CR_LIFE_STOPPING) return;
     int64_t now = cr_mono_ms();
-    int idle = w->count == 0 && w->ndone == 0;
+    int idle = w->count == 0 && s_results_queued(w) == 0;
     if (!idle && !w->hard_stop && now < w->stop_deadline_mono) return;
     if (w->count) {
-        cr_warn("stopping with %zu unfinished tasks: abandoned, the broker re-queues them "
+        cr_warn("stopping with %zu unfinished tasks: abandoned, the brokers re-queue them "
                 "worker=%s",
                 w->count, w->worker_id);
         s_abort_all(w);
     }
     s_flush(w);
-    if (w->ndone)
-        cr_warn("stopping with %zu results not delivered worker=%s", w->ndone, w->worker_id);
-    s_send_bye(w);
+    for (size_t i = 0; i < w->nlinks; i++) {
+        cr_link_t *l = &w->links[i];
+        if (l->ndone)
+            cr_warn("stopping with %zu results not delivered to broker %s (%s) worker=%s",
+                    l->ndone, l->endpoint, cr_broker_state_name(l->state), w->worker_id);
+        s_send_bye(w, l); /* every broker with a socket */
+    }
     w->life = CR_LIFE_STOPPED;
     cr_info("stopped worker=%s results_sent=%llu aborted=%llu", w->worker_id,
             (unsigned long long)w->st.results_sent, (unsigned long long)w->st.tasks_aborted);
@@ -844,11 +1177,14 @@ static void s_log_stats(cr_worker_t *w)
     if (now - w->log_stats_mono < CR_STATS_EVERY_MS) return;
     w->log_stats_mono = now;
     if (w->st.results_sent == w->stats_logged_results && w->count == 0) return;
-    cr_info("stats worker=%s in_flight=%zu results_sent=%llu ok=%llu rejected=%llu "
-            "malformed=%llu reconnects=%llu",
-            w->worker_id, w->count, (unsigned long long)w->st.results_sent,
+    size_t welcomed = 0;
+    for (size_t i = 0; i < w->nlinks; i++) welcomed += (size_t)s_welcomed(&w->links[i]);
+    cr_info("stats worker=%s brokers=%zu/%zu in_flight=%zu results_sent=%llu ok=%llu "
+            "rejected=%llu malformed=%llu reconnects=%llu expired=%llu",
+            w->worker_id, welcomed, w->nlinks, w->count, (unsigned long long)w->st.results_sent,
             (unsigned long long)w->st.results_ok, (unsigned long long)w->st.tasks_rejected,
-            (unsigned long long)w->st.frames_malformed, (unsigned long long)w->st.reconnects);
+            (unsigned long long)w->st.frames_malformed, (unsigned long long)w->st.reconnects,
+            (unsigned long long)w->st.results_expired);
     w->stats_logged_results = w->st.results_sent;
 }
 
@@ -859,12 +1195,28 @@ cr_worker_t *cr_worker_new(const cr_worker_opts_t *o)
     if (!o || !o->broker || !o->worker_id || !o->worker_id[0] || strlen(o->worker_id) > 255 ||
         o->capacity == 0 || o->role == CRIEUR__ROLE__ROLE_UNKNOWN)
         return NULL;
+    char err[512], **eps = NULL;
+    size_t neps = 0;
+    if (s_parse_brokers(o->broker, &eps, &neps, err, sizeof err)) {
+        cr_error("cannot start worker=%s: %s", o->worker_id, err);
+        return NULL;
+    }
     cr_worker_t *w = calloc(1, sizeof *w);
-    if (!w) return NULL;
-    w->broker = strdup(o->broker);
+    if (!w) {
+        s_free_list(eps, neps);
+        return NULL;
+    }
+    w->links = calloc(neps, sizeof *w->links);
+    if (!w->links) {
+        s_free_list(eps, neps);
+        goto fail;
+    }
+    w->nlinks = neps;
+    for (size_t i = 0; i < neps; i++) w->links[i].endpoint = eps[i]; /* the links own them */
+    free(eps);
     w->worker_id = strdup(o->worker_id);
     w->version = strdup(o->version ? o->version : CR_WORKER_VERSION);
-    if (!w->broker || !w->worker_id || !w->version) goto fail;
+    if (!w->worker_id || !w->version) goto fail;
     w->role = o->role;
     w->kinds = o->kinds;
     w->adapters = o->adapters;
@@ -875,6 +1227,7 @@ cr_worker_t *cr_worker_new(const cr_worker_opts_t *o)
     w->hb_ms = o->heartbeat_ms >= CR_HB_MIN_MS ? o->heartbeat_ms : 1000;
     if (w->hb_ms > CR_HB_MAX_MS) w->hb_ms = CR_HB_MAX_MS;
     w->liveness = o->heartbeat_liveness ? o->heartbeat_liveness : 3;
+    w->result_ttl_ms = o->result_ttl_ms > 0 ? o->result_ttl_ms : CR_WORKER_RESULT_TTL_MS;
     w->nbuckets = 16;
     while (w->nbuckets < (size_t)w->capacity * 2) w->nbuckets *= 2;
     w->buckets = calloc(w->nbuckets, sizeof *w->buckets);
@@ -890,9 +1243,18 @@ cr_worker_t *cr_worker_new(const cr_worker_opts_t *o)
         if (!w->ctx) goto fail;
         w->own_ctx = 1;
     }
-    w->conn = CR_CONN_HELLO_SENT;
     w->life = CR_LIFE_ACTIVE;
-    if (s_connect(w)) goto fail;
+    int64_t now = cr_mono_ms();
+    for (size_t i = 0; i < w->nlinks; i++) {
+        cr_link_t *l = &w->links[i];
+        l->hb_ms = w->hb_ms;
+        l->liveness = w->liveness;
+        l->backoff_ms = CR_BACKOFF_MIN_MS;
+        l->st.endpoint = l->endpoint;
+        /* An endpoint zmq_connect refuses is a configuration error. */
+        if (s_link_open(w, l)) goto fail;
+        s_link_to(w, l, CR_BROKER_HELLO_SENT, now);
+    }
     return w;
 fail:
     cr_worker_destroy(&w);
@@ -904,19 +1266,29 @@ void cr_worker_destroy(cr_worker_t **self_p)
     if (!self_p || !*self_p) return;
     cr_worker_t *w = *self_p;
     if (w->buckets) s_abort_all(w);
-    while (w->done_head) {
-        cr_task_t *t = w->done_head;
-        s_list_remove(&w->done_head, &w->done_tail, t);
-        s_task_free(w, t);
+    for (size_t i = 0; i < w->nlinks; i++) {
+        cr_link_t *l = &w->links[i];
+        while (l->done_head) {
+            cr_task_t *t = l->done_head;
+            s_list_remove(&l->done_head, &l->done_tail, t);
+            s_task_free(w, t);
+        }
     }
     cr_http_destroy(&w->http);
-    if (w->sock) zmq_close(w->sock);
+    for (size_t i = 0; i < w->nlinks; i++) {
+        /* Linger (for the last results and BYE) only towards a broker that
+         * is there: a queued HELLO or BYE to an absent one would hold the
+         * exit for the whole linger period. */
+        if (!s_welcomed(&w->links[i])) s_link_close(&w->links[i]);
+        if (w->links[i].sock) zmq_close(w->links[i].sock);
+        free(w->links[i].endpoint);
+    }
     if (w->own_ctx) zmq_ctx_term(w->ctx);
+    free(w->links);
     free(w->items);
     free(w->batch);
     free(w->batch_p);
     free(w->buckets);
-    free(w->broker);
     free(w->worker_id);
     free(w->version);
     free(w);
@@ -929,8 +1301,9 @@ void cr_worker_stop(cr_worker_t *w)
     if (w->life != CR_LIFE_STOPPING) {
         w->life = CR_LIFE_STOPPING;
         w->stop_deadline_mono = cr_mono_ms() + w->grace_ms;
-        cr_info("stopping worker=%s: no new credit, finishing %zu tasks within %ld ms",
-                w->worker_id, w->count, w->grace_ms);
+        cr_info("stopping worker=%s: no new credit to any of %zu brokers, finishing %zu tasks "
+                "within %ld ms",
+                w->worker_id, w->nlinks, w->count, w->grace_ms);
     } else if (!w->hard_stop) {
         w->hard_stop = 1;
         cr_info("second stop worker=%s: abandoning %zu tasks now", w->worker_id, w->count);
@@ -952,8 +1325,28 @@ void cr_worker_stats(const cr_worker_t *w, cr_worker_stats_t *out)
 {
     *out = w->st;
     out->in_flight = (uint32_t)w->count;
-    out->results_queued = (uint32_t)w->ndone;
-    out->connected = w->conn == CR_CONN_READY;
+    out->results_queued = (uint32_t)s_results_queued(w);
+    out->connected = 0;
+    for (size_t i = 0; i < w->nlinks; i++) out->connected += (uint32_t)s_welcomed(&w->links[i]);
+    out->brokers = (uint32_t)w->nlinks;
+    out->credit_outstanding = (uint32_t)s_outstanding(w);
+}
+
+size_t cr_worker_nbrokers(const cr_worker_t *w)
+{
+    return w->nlinks;
+}
+
+int cr_worker_broker_stats(const cr_worker_t *w, size_t i, cr_worker_broker_stats_t *out)
+{
+    if (i >= w->nlinks) return -1;
+    const cr_link_t *l = &w->links[i];
+    *out = l->st;
+    out->state = l->state;
+    out->outstanding = l->outstanding;
+    out->in_flight = l->held;
+    out->results_queued = (uint32_t)l->ndone;
+    return 0;
 }
 
 static long s_min_wait(long a, int64_t b)
@@ -962,25 +1355,45 @@ static long s_min_wait(long a, int64_t b)
     return b < a ? (long)b : a;
 }
 
+/* The longest zmq_poll may wait: the nearest timer of any broker, curl's. */
+static long s_wait(const cr_worker_t *w, long wait_ms, int64_t now)
+{
+    long timeout = wait_ms < 0 || wait_ms > CR_MAX_WAIT_MS ? CR_MAX_WAIT_MS : wait_ms;
+    if (w->pend_head) timeout = 0;
+    long ct = cr_http_timeout(w->http);
+    if (ct >= 0) timeout = s_min_wait(timeout, ct);
+    for (size_t i = 0; i < w->nlinks; i++) {
+        const cr_link_t *l = &w->links[i];
+        int64_t dead_after = (int64_t)l->hb_ms * l->liveness;
+        switch (l->state) {
+        case CR_BROKER_READY:
+        case CR_BROKER_DRAINING:
+            if (l->done_head) timeout = s_min_wait(timeout, l->flush_retry_mono - now);
+            timeout = s_min_wait(timeout, l->next_hb_mono - now);
+            timeout = s_min_wait(timeout, l->last_recv_mono + dead_after - now);
+            break;
+        case CR_BROKER_HELLO_SENT:
+        case CR_BROKER_RETRYING:
+            timeout = s_min_wait(timeout, l->hello_mono + dead_after - now);
+            break;
+        case CR_BROKER_BACKOFF:
+            timeout = s_min_wait(timeout, l->retry_mono - now);
+            break;
+        }
+    }
+    if (w->life == CR_LIFE_STOPPING) {
+        int idle = w->count == 0 && s_results_queued(w) == 0;
+        timeout = w->hard_stop || idle ? 0 : s_min_wait(timeout, w->stop_deadline_mono - now);
+    }
+    return timeout;
+}
+
 int cr_worker_step(cr_worker_t *w, long wait_ms)
 {
     if (w->life == CR_LIFE_STOPPED) return 0;
-    int64_t now = cr_mono_ms();
-    long timeout = wait_ms < 0 || wait_ms > CR_MAX_WAIT_MS ? CR_MAX_WAIT_MS : wait_ms;
-    if (w->pend_head) timeout = 0;
-    if (w->done_head && w->conn == CR_CONN_READY)
-        timeout = s_min_wait(timeout, w->flush_retry_mono - now);
-    long ct = cr_http_timeout(w->http);
-    if (ct >= 0) timeout = s_min_wait(timeout, ct);
-    if (w->conn == CR_CONN_READY) timeout = s_min_wait(timeout, w->next_hb_mono - now);
-    int64_t since = w->conn == CR_CONN_READY ? w->last_recv_mono : w->hello_mono;
-    timeout = s_min_wait(timeout, since + (int64_t)w->hb_ms * w->liveness - now);
-    if (w->life == CR_LIFE_STOPPING) {
-        int idle = w->count == 0 && w->ndone == 0;
-        timeout = w->hard_stop || idle ? 0 : s_min_wait(timeout, w->stop_deadline_mono - now);
-    }
+    long timeout = s_wait(w, wait_ms, cr_mono_ms());
 
-    size_t need = 1 + cr_http_nfds(w->http);
+    size_t need = w->nlinks + cr_http_nfds(w->http);
     if (need > w->items_cap) {
         size_t cap = w->items_cap ? w->items_cap : 64;
         while (cap < need) cap *= 2;
@@ -989,19 +1402,22 @@ int cr_worker_step(cr_worker_t *w, long wait_ms)
         w->items = items;
         w->items_cap = cap;
     }
-    w->items[0].socket = w->sock; /* NULL only after a failed reconnect */
-    w->items[0].fd = -1;           /* ignored by poll when there is no socket */
-    w->items[0].events = w->sock ? ZMQ_POLLIN : 0;
-    w->items[0].revents = 0;
-    size_t n = 1 + cr_http_fill_pollitems(w->http, w->items + 1, w->items_cap - 1);
+    size_t nsock = 0; /* brokers with a socket (not in BACKOFF) */
+    for (size_t i = 0; i < w->nlinks; i++) {
+        if (!w->links[i].sock) continue;
+        w->items[nsock] = (zmq_pollitem_t){w->links[i].sock, -1, ZMQ_POLLIN, 0};
+        w->item_link[nsock++] = i;
+    }
+    size_t n = nsock + cr_http_fill_pollitems(w->http, w->items + nsock, w->items_cap - nsock);
     int rc = zmq_poll(w->items, (int)n, timeout);
     if (rc < 0) {
         if (errno == ETERM) return -1;
         if (errno != EINTR) cr_debug("zmq_poll: %s", zmq_strerror(errno));
         for (size_t i = 0; i < n; i++) w->items[i].revents = 0;
     }
-    cr_http_process(w->http, w->items + 1, n - 1);
-    if (w->items[0].revents & ZMQ_POLLIN) s_receive(w);
+    cr_http_process(w->http, w->items + nsock, n - nsock);
+    for (size_t k = 0; k < nsock; k++)
+        if (w->items[k].revents & ZMQ_POLLIN) s_receive(w, &w->links[w->item_link[k]]);
     if (!w->hard_stop) s_start_pending(w);
     if (w->life != CR_LIFE_STOPPING || !w->hard_stop) s_timers(w);
     s_flush(w);
