@@ -192,7 +192,7 @@ BEGIN
             SELECT coalesce(array_agg(substr(a.application_name, 15)), '{}') AS owners
             FROM pg_stat_activity a WHERE a.application_name LIKE 'crieur-broker:%'
         ), exp AS (
-            SELECT jb.id FROM crieur.job jb, live
+            SELECT jb.id, jb.lease_owner FROM crieur.job jb, live
             WHERE jb.state = 'leased' AND jb.lease_owner <> p_owner
               AND (jb.lease_expires_at < now() OR jb.lease_owner <> ALL (live.owners))
             FOR UPDATE OF jb SKIP LOCKED
@@ -208,10 +208,12 @@ BEGIN
             FROM exp WHERE jb.id = exp.id
             RETURNING jb.id, jb.attempt, jb.kind, jb.ref_id, jb.account_id
         )
+        -- the attempt is the lost broker's: record its name, and who took over
         INSERT INTO crieur.attempt (job_id, attempt, kind, ref_id, account_id, broker, outcome, detail)
-        SELECT rel.id, rel.attempt, rel.kind, rel.ref_id, rel.account_id, p_owner, 'lost',
-               'broker lost (lease expired or session gone)'
-        FROM rel ON CONFLICT DO NOTHING;
+        SELECT rel.id, rel.attempt, rel.kind, rel.ref_id, rel.account_id, exp.lease_owner, 'lost',
+               format('broker %s lost (lease expired or session gone); taken over by %s',
+                      exp.lease_owner, p_owner)
+        FROM rel JOIN exp ON exp.id = rel.id ON CONFLICT DO NOTHING;
         WITH c AS (
             DELETE FROM crieur.job jb WHERE jb.state = 'scheduled' AND jb.cancel_requested
             RETURNING jb.ref_id, jb.kind

@@ -22,6 +22,7 @@ F_CAPACITY=${FAULT_CAPACITY:-128}
 F_DONE_TIMEOUT_S=${FAULT_DONE_TIMEOUT_S:-60}
 
 now_ms() { date +%s%3N; }
+declare -A F_NAME_OF=()
 
 # A number as a psql query gives it, or the fallback when the query fails
 # (the database may be restarting).
@@ -39,6 +40,7 @@ f_broker() {
     echo "=== start $(date +%T.%3N) ===" >>"$T_DIR/$name.log"
     "$BIN_BROKER" --bind "$ep" --broker-id "$name-$$" --stats-interval-s 1 "$@" >>"$T_DIR/$name.log" 2>&1 &
     T_PIDS+=($!)
+    F_NAME_OF[$!]=$name
     printf -v "F_PID_$name" %s "$!"
 }
 
@@ -49,6 +51,7 @@ f_publisher() {
     "$BIN_PUBLISHER" --broker "$F_BROKER_EPS" --worker-id "$name-$$" --capacity "$F_CAPACITY" "$@" \
         >>"$T_DIR/$name.log" 2>&1 &
     T_PIDS+=($!)
+    F_NAME_OF[$!]=$name
     printf -v "F_PID_$name" %s "$!"
 }
 
@@ -159,19 +162,22 @@ f_load_ledger() {
 }
 
 # The judge. $1 (optional): SQL condition on crieur.post p of the posts that
-# may end failed (the test made the platform refuse them); all others must be
+# may end unpublished (the test made the platform refuse them: failed, or
+# unconfirmed when the last outcome was unknown); all others must be
 # published.
 f_verify() {
     local may_fail=${1:-false}
     f_load_ledger
-    local published failed
+    local published refused unconfirmed_there
     published=$(sql "select count(*) from crieur.post where status = 'published'")
-    failed=$(sql "select count(*) from crieur.post p where status = 'failed' and ($may_fail)")
-    eq "every post published (or failed where the platform was made to refuse)" "$F_POSTS" $((published + failed))
+    refused=$(sql "select count(*) from crieur.post p where status <> 'published' and ($may_fail)")
+    unconfirmed_there=$(sql "select count(*) from crieur.post p join t_ledger l on l.body = p.body where p.status = 'unconfirmed'")
+    eq "every post published (or refused where the platform was made to refuse)" "$F_POSTS" $((published + refused))
     eq "no post left scheduled or in another state" 0 \
-        "$(sql "select count(*) from crieur.post p where status <> 'published' and not (status = 'failed' and ($may_fail))")"
+        "$(sql "select count(*) from crieur.post p where status <> 'published' and not ($may_fail)")"
     eq "no job left in the queue" 0 "$(sql "select count(*) from crieur.job")"
-    eq "the ledger holds exactly the published posts" "$published" "$(sql "select count(*) from t_ledger")"
+    eq "the ledger holds exactly the published posts (and unconfirmed ones it has)" $((published + unconfirmed_there)) \
+        "$(sql "select count(*) from t_ledger")"
     eq "no post text appears twice in the ledger" 0 \
         "$(sql "select count(*) from (select body from t_ledger group by body having count(*) > 1) d")"
     # X's API returns no URL: the publisher builds it from the id
@@ -180,7 +186,7 @@ f_verify() {
                 where p.status = 'published' and l.id = p.platform_post_id
                   and (l.url = p.url or (l.platform = 'x' and p.url like 'https://%/status/' || l.id))")"
     eq "no failed post is in the ledger" 0 \
-        "$(sql "select count(*) from crieur.post p join t_ledger l on l.body = p.body where p.status <> 'published'")"
+        "$(sql "select count(*) from crieur.post p join t_ledger l on l.body = p.body where p.status = 'failed'")"
     eq "every published post has exactly one ok attempt" "$published" \
         "$(sql "select count(*) from crieur.post p where p.status = 'published'
                 and (select count(*) from crieur.attempt a where a.ref_id = p.id and a.outcome = 'ok') = 1")"
@@ -197,10 +203,14 @@ f_verify() {
     eq "no post was sent before its time" 0 \
         "$(sql "select count(*) from crieur.post p join t_ledger l on l.body = p.body
                 where l.created_at < date_trunc('milliseconds', p.scheduled_at)")"
-    if [ "$failed" != 0 ]; then
-        echo "# $failed post(s) failed where the platform was made to refuse:"
-        sql "select '#   ' || last_error || ' (' || count(*) || ')' from crieur.post p
-             where status = 'failed' group by last_error order by count(*) desc limit 5"
+    echo "# lateness (platform receipt - due time): $(sql "select round(percentile_cont(0.5) within group (order by ms))::int || ' ms p50, '
+            || round(percentile_cont(0.99) within group (order by ms))::int || ' ms p99, ' || max(ms)::int || ' ms max'
+            from (select extract(epoch from (l.created_at - p.scheduled_at)) * 1000 as ms
+                  from crieur.post p join t_ledger l on l.body = p.body) x")"
+    if [ "$refused" != 0 ]; then
+        echo "# $refused post(s) not published where the platform was made to refuse:"
+        sql "select '#   ' || status || ': ' || last_error || ' (' || count(*) || ')' from crieur.post p
+             where status <> 'published' group by status, last_error order by count(*) desc limit 5"
     fi
     echo "# attempts by outcome: $(sql "select string_agg(outcome || coalesce('/' || error_code, '') || '=' || n, ' ' order by n desc)
                                     from (select outcome, error_code, count(*) n from crieur.attempt group by 1, 2) x")"
@@ -245,6 +255,30 @@ f_kill() {
     if [ "$sig" = KILL ]; then
         for n in "$@"; do pid=F_PID_$n; wait "${!pid}" 2>/dev/null || true; done
     fi
+}
+
+# f_finish: stops every process still running (workers, then brokers, then
+# the sandbox) with SIGTERM and checks that each exits 0 and that no log holds
+# a sanitizer report (with -DCRIEUR_SANITIZE=ON, leaks are reported at exit).
+f_finish() {
+    local i pid rc end bad="" alive=()
+    for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${T_PIDS[$i]}
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        alive+=("$pid")
+    done
+    for pid in "${alive[@]}"; do
+        end=$((SECONDS + 20))
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
+        kill -KILL "$pid" 2>/dev/null || true
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        [ "$rc" = 0 ] || bad+=" ${F_NAME_OF[$pid]:-sandbox}:exit=$rc"
+    done
+    eq "every process still running stopped cleanly on SIGTERM" "" "$bad"
+    eq "no sanitizer report in any log" "" \
+        "$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T_DIR"/*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')"
 }
 
 # A check on a number: f_below WHAT VALUE LIMIT (0 <= VALUE < LIMIT).

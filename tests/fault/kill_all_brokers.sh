@@ -4,8 +4,9 @@
 # in the queue at once what each id held (a `lost` attempt each) instead of
 # waiting for the leases to expire (a broker that comes back first may also
 # take over the other's jobs, its session being gone); the publishers
-# reconnect to the same endpoints by themselves. Tasks already on workers may have been published:
-# Mastodon's Idempotency-Key makes the second publication a no-op.
+# reconnect to the same endpoints by themselves. Tasks already on workers may
+# have been published: Mastodon's Idempotency-Key makes the second
+# publication a no-op.
 # Target: the work is dispatched again within the lease (start-up recovery
 # does not wait for it).
 T_NAME=fault_kill_all_brokers
@@ -38,4 +39,5 @@ took=$(sql "select coalesce((extract(epoch from max(finished_at)) * 1000)::bigin
 f_below "every job held was taken back without waiting for its lease" "$took" "$F_LEASE_MS"
 check "the publishers joined the restarted brokers" f_all_joined
 f_below "restart of every broker recovered within the lease ($F_LEASE_MS ms)" "$F_RECOVERY_MS" "$F_LEASE_MS"
+f_finish
 t_done

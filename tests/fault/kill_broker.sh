@@ -31,4 +31,5 @@ check "the killed broker held leases that were taken over" [ "$F_AFFECTED" -gt 0
 eq "no job is left leased in the dead broker's name" 0 \
     "$(sql "select count(*) from crieur.job where lease_owner = 'b1-$$'")"
 f_below "broker death recovered within the lease ($F_LEASE_MS ms)" "$F_RECOVERY_MS" "$F_LEASE_MS"
+f_finish
 t_done

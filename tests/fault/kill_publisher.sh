@@ -25,4 +25,5 @@ f_verify
 f_recovery "publisher death" "$t0" "a.worker = 'pub1-$$' and a.error_code = 'worker_lost'"
 check "the killed publisher had tasks in flight (released as worker_lost)" [ "$F_AFFECTED" -gt 0 ]
 f_below "worker death recovered within 5 s" "$F_RECOVERY_MS" 5000
+f_finish
 t_done

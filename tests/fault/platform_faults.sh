@@ -54,7 +54,9 @@ while ! f_finished_at_least "$F_POSTS" && [ $SECONDS -lt $end ]; do
     sleep 0.3
 done
 f_wait_done
-f_verify "p.last_error like 'gave up after % attempts:%'"
+# Failed (or unconfirmed on X, whose last outcome was unknown) only after
+# every attempt was refused.
+f_verify "p.status in ('failed', 'unconfirmed') and p.last_error like 'gave up after % attempts:%'"
 
 curl -fsS "$SANDBOX/_sandbox/faults" >"$T_DIR/faults.json"
 echo "# faults applied: $(jq -r '[.faults[] | "\(.platform)/\(.account // "*")/\(.mode)\(if .status then "/\(.status)" else "" end)=\(.applied)"] | join(" ")' "$T_DIR/faults.json")"
@@ -66,10 +68,13 @@ eq "500s recorded as transient attempts (Mastodon) or unknown outcomes (X)" 0 \
     "$(sql "select count(*) from crieur.attempt a join crieur.account ac on ac.id = a.account_id
             where a.http_status = 500 and not (a.outcome = 'transient' or (ac.platform = 'x' and a.outcome = 'indeterminate'))")"
 check "500s were retried" [ "$(sql "select count(*) from crieur.attempt where http_status = 500")" -gt 0 ]
-failed_ok=$(sql "select count(*) from crieur.post p where p.status = 'failed'
-                 and (select count(*) from crieur.attempt a where a.ref_id = p.id) = 8
-                 and not exists (select 1 from crieur.attempt a where a.ref_id = p.id and a.outcome not in ('transient', 'indeterminate'))")
-eq "a failed post (if any) failed after 8 unsuccessful attempts" "$(sql "select count(*) from crieur.post where status = 'failed'")" "$failed_ok"
+refused_ok=$(sql "select count(*) from crieur.post p where p.status in ('failed', 'unconfirmed')
+                 and (select count(*) from crieur.attempt a where a.ref_id = p.id and a.outcome <> 'rate_limited') = 8
+                 and not exists (select 1 from crieur.attempt a where a.ref_id = p.id
+                                 and a.outcome not in ('transient', 'indeterminate', 'rate_limited'))
+                 and (p.status = 'failed' or exists (select 1 from crieur.alert al where al.post_id = p.id and al.kind = 'post_unconfirmed'))")
+eq "a post not published (if any) gave up after 8 unsuccessful attempts, rate-limited ones not counted (unconfirmed ones alerted)" \
+    "$(sql "select count(*) from crieur.post where status in ('failed', 'unconfirmed')")" "$refused_ok"
 
 # Unknown outcomes on X: reconciled, never published blindly again.
 x_unknown=$(sql "select count(distinct a.ref_id) from crieur.attempt a join crieur.account ac on ac.id = a.account_id
@@ -85,10 +90,10 @@ echo "# X posts with an unknown outcome: $x_unknown; found by reading back: $x_f
 check "X outcomes were unknown (timeouts after acceptance, drops)" [ "$x_unknown" -gt 0 ]
 check "some were found on the platform by reading back" [ "$x_found" -gt 0 ]
 check "some were not found and published" [ "$x_republished" -gt 0 ]
-eq "every X post with an unknown outcome ended published once: found by reading back, or published when not found" \
+eq "every X post with an unknown outcome ended published once (found by reading back, or published when not found) or given up" \
     "$x_unknown" "$(( $(sql "select count(distinct a.ref_id) from crieur.attempt a join crieur.account ac on ac.id = a.account_id
                             join crieur.post p on p.id = a.ref_id
-                            where ac.platform = 'x' and a.outcome = 'indeterminate' and p.status = 'failed'") + x_found + x_republished ))"
+                            where ac.platform = 'x' and a.outcome = 'indeterminate' and p.status in ('failed', 'unconfirmed')") + x_found + x_republished ))"
 eq "posts found by reading back were on the platform before that attempt" 0 \
     "$(sql "select count(*) from crieur.attempt a join crieur.post p on p.id = a.ref_id join t_ledger l on l.body = p.body
             where a.outcome = 'ok' and a.detail = 'found on the platform by reading back; not published again'
@@ -122,4 +127,5 @@ delay() {
 echo "# recovery after a 500 (failure -> next dispatch): $(delay "a.http_status = 500" a.finished_at)"
 echo "# recovery after an unknown outcome on X (dispatch -> reconciling dispatch): $(delay "ac.platform = 'x' and a.outcome = 'indeterminate'" a.dispatched_at)"
 echo "# recovery after a 429 (429 -> next dispatch): $(delay "a.outcome = 'rate_limited'" a.finished_at)"
+f_finish
 t_done

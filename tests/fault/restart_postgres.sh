@@ -47,4 +47,5 @@ check "both brokers lost their connection and connected again" \
 f_recovery "PostgreSQL restart, jobs released by the brokers" "$t0" "a.outcome = 'released'"
 # Not one of the targets: a sanity bound (reconnection backs off up to 5 s).
 f_below "work dispatched again after the restart" "$first" 10000
+f_finish
 t_done

@@ -44,4 +44,5 @@ eq "the unknown outcome was reconciled (found by reading back)" 1 \
             and detail = 'found on the platform by reading back; not published again'")"
 eq "the tweet was not sent twice (no duplicate-content refusal from the platform)" 0 \
     "$(curl -fsS "$SANDBOX/_sandbox/stats" | jq '.by_status["403"] // 0')"
+f_finish
 t_done

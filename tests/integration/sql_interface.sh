@@ -115,8 +115,8 @@ sql "select count(*) from crieur.broker_cycle('b-gone', null, 10, 0, 600000, nul
 eq "leased by a broker with no session" "leased b-gone" "$(sql "select state || ' ' || lease_owner from crieur.job where id=$j3")"
 cycle b2 "" 0 "{}" >/dev/null
 eq "taken over although its lease has 10 minutes left" "scheduled" "$(sql "select state from crieur.job where id=$j3")"
-eq "the takeover is recorded as a lost attempt" "lost" \
-    "$(sql "select outcome from crieur.attempt where job_id=$j3 order by attempt desc limit 1")"
+eq "the takeover is recorded as a lost attempt of the lost broker" "lost b-gone" \
+    "$(sql "select outcome || ' ' || broker from crieur.attempt where job_id=$j3 order by attempt desc limit 1")"
 # A live broker (a psql session announcing itself as crieur-broker:b-live) keeps its leases.
 ( echo "select count(*) from crieur.broker_cycle('b-live', null, 10, 0, 600000, null);"; sleep 4 ) \
     | PGAPPNAME=crieur-broker:b-live psql "$CRIEUR_DATABASE_URL" -XqAt >/dev/null &
