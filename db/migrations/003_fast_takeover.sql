@@ -159,7 +159,9 @@ BEGIN
         WITH m AS (
             DELETE FROM crieur.job jb USING crieur.client c
             WHERE jb.state = 'scheduled' AND jb.kind = 'publish' AND c.id = jb.client_id
-              AND jb.run_at < now() - c.late_tolerance
+              -- due now, and its post's own time is past the tolerance (a job may have
+              -- been moved later by retries or rate limits: the post's time counts)
+              AND jb.run_at <= now()
               AND NOT coalesce((c.policy ->> 'allow_late')::boolean, false)
               AND (SELECT p.scheduled_at FROM crieur.post p WHERE p.id = jb.ref_id) < now() - c.late_tolerance
             RETURNING jb.id, jb.attempt, jb.ref_id, jb.account_id, jb.client_id

@@ -203,6 +203,12 @@ sql "update crieur.post set scheduled_at = now() - interval '3 hours' where id=$
 eq "a missed post is not claimed" "" "$(sql "select job_id from crieur.broker_cycle('b1', null, 10, 0, 10000, '{}') where job_id is not null")"
 eq "it is marked missed" missed "$(sql "select status from crieur.post where id=$pl")"
 eq "with an alert" post_missed "$(sql "select kind from crieur.alert where post_id=$pl")"
+# A job deferred (rate limit, retries) until long after its post's time is missed too.
+pl3=$(sql "select crieur.schedule_post($al, 'deferred too long', now())")
+sql "update crieur.post set scheduled_at = now() - interval '3 hours' where id=$pl3;
+     update crieur.job set run_at = now() - interval '1 second' where ref_id=$pl3" >/dev/null
+sql "select count(*) from crieur.broker_cycle('b1', null, 0, 0, 10000, '{}')" >/dev/null
+eq "a post whose job came due long after its time is missed" missed "$(sql "select status from crieur.post where id=$pl3")"
 # ... unless the client allows late publication.
 sql "update crieur.client set policy = '{\"allow_late\": true}' where name='late'" >/dev/null
 pl2=$(sql "select crieur.schedule_post($al, 'late but allowed', now())")
