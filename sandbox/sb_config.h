@@ -26,6 +26,21 @@ typedef struct {
     int64_t mastodon_request_window_s;
     int64_t x_tweet_limit;            /* X: POST /2/tweets per user per window */
     int64_t x_tweet_window_s;
+    int64_t bluesky_access_ttl_s;     /* Bluesky: accessJwt lifetime */
+    int64_t bluesky_write_points;     /* Bluesky: write points per account per window */
+    int64_t bluesky_write_window_s;
+    int64_t bluesky_duplicate_status; /* Bluesky: answer to a repeated rkey (400 or 500) */
+    int64_t linkedin_post_limit;      /* LinkedIn: POST /rest/posts per member per window */
+    int64_t linkedin_app_limit;       /* LinkedIn: calls of all members per window */
+    int64_t linkedin_window_s;        /* LinkedIn: aligned window (86400: ends at midnight UTC) */
+    int64_t linkedin_min_version;     /* LinkedIn: oldest LinkedIn-Version served (YYYYMM) */
+    bool linkedin_retry_after;        /* LinkedIn: Retry-After on 429 (LinkedIn sends none) */
+    int64_t graph_call_limit;         /* Graph (Facebook, Instagram, Threads): calls per account */
+    int64_t graph_call_window_s;      /*   per aligned window (usage headers, throttling) */
+    int64_t graph_regain_minutes;     /* Graph: estimated_time_to_regain_access of an injected 429 */
+    int64_t instagram_container_delay_ms; /* Instagram: a container is IN_PROGRESS this long */
+    int64_t instagram_publish_limit;  /* Instagram: publications per account per rolling 24 h */
+    int64_t threads_publish_limit;    /* Threads: publications per account per rolling 24 h */
     int64_t max_connections;
     int64_t hold_timeout_s;           /* timeout_after_accept: close after this */
     bool verbose;

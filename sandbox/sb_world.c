@@ -6,7 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sb_platform_t *s_platforms[] = { &sb_mastodon_platform, &sb_x_platform };
+static const sb_platform_t *s_platforms[] = {
+    &sb_mastodon_platform,
+    &sb_x_platform,
+    &sb_bluesky_platform,
+    &sb_linkedin_platform,
+    &sb_facebook_platform,
+    &sb_instagram_platform,
+    &sb_threads_platform,
+};
 
 sb_world_t *
 sb_world_new (const sb_config_t *config)

@@ -74,6 +74,11 @@ struct sb_world {
 /* Registered platforms (sb_mastodon.c, sb_x.c). */
 extern const sb_platform_t sb_mastodon_platform;
 extern const sb_platform_t sb_x_platform;
+extern const sb_platform_t sb_bluesky_platform;
+extern const sb_platform_t sb_linkedin_platform;
+extern const sb_platform_t sb_facebook_platform;  /* sb_graph.c */
+extern const sb_platform_t sb_instagram_platform; /* sb_graph.c */
+extern const sb_platform_t sb_threads_platform;   /* sb_graph.c */
 
 /* config must outlive the world; host/port must already be set. */
 sb_world_t *sb_world_new (const sb_config_t *config);

@@ -2,12 +2,20 @@
 
 #include "cr_mastodon.h"
 #include "cr_x.h"
+#include "cr_bluesky.h"
+#include "cr_linkedin.h"
+#include "cr_graph.h" /* facebook, instagram, threads */
 
 #include <string.h>
 
 static const cr_adapter_t *const s_builtin[] = {
     &cr_mastodon_adapter,
     &cr_x_adapter,
+    &cr_bluesky_adapter,
+    &cr_linkedin_adapter,
+    &cr_facebook_adapter,
+    &cr_instagram_adapter,
+    &cr_threads_adapter,
     NULL,
 };
 

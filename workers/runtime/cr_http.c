@@ -96,6 +96,8 @@ void cr_http_req_clear(cr_http_req_t *req)
         explicit_bzero(req->headers[i], strlen(req->headers[i]));
         free(req->headers[i]);
     }
+    /* bodies may hold one too (a session request carries the app password) */
+    if (req->body) explicit_bzero(req->body, req->body_len);
     free(req->body);
     memset(req, 0, sizeof *req);
 }

@@ -1,0 +1,1409 @@
+#include "cr_bluesky.h"
+
+#include "cr_time.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Every Bluesky-specific constant lives here. */
+#define BSKY_XRPC "/xrpc/"
+#define BSKY_CREATE_SESSION "com.atproto.server.createSession"
+#define BSKY_REFRESH_SESSION "com.atproto.server.refreshSession"
+#define BSKY_CREATE_RECORD "com.atproto.repo.createRecord"
+#define BSKY_GET_RECORD "com.atproto.repo.getRecord"
+#define BSKY_POST "app.bsky.feed.post"
+#define BSKY_FACET_LINK "app.bsky.richtext.facet#link"
+#define BSKY_FACET_TAG "app.bsky.richtext.facet#tag"
+#define BSKY_WEB_PROFILE "https://bsky.app/profile/"
+#define BSKY_WEB_POST "/post/"
+#define BSKY_USER_AGENT "crieur/0.1"
+#define BSKY_RESET_HEADER "RateLimit-Reset" /* epoch seconds */
+#define BSKY_ERR_EXPIRED "ExpiredToken"
+#define BSKY_ERR_INVALID_TOKEN "InvalidToken"
+#define BSKY_ERR_NOT_FOUND "RecordNotFound"
+/* The answer to a repeated rkey is unconfirmed: these texts, in the
+ * message of a 400 or 409, mean "the record exists" (the sandbox's, and the
+ * reference PDS's repository-tree error should it ever be passed on). */
+static const char *const s_exists_marks[] = {"already exists", "already a value at key", NULL};
+#define BSKY_FOUND_DETAIL "found on the platform by reading back; not published again"
+#define BSKY_CODE_COLLISION "rkey_collision"
+#define BSKY_RETRY_DEFAULT_MS 60000LL      /* 429 without a usable reset */
+#define BSKY_RETRY_MIN_MS 1000LL           /* a reset in the past: wait a little anyway */
+#define BSKY_RETRY_MAX_MS (24LL * 3600000) /* never defer an account longer on one header */
+#define BSKY_SKEW_MS 60000LL               /* an access token this far past exp is expired */
+#define BSKY_CREATED_AT_SLACK_MS 300000LL  /* createdAt = due time within this of now */
+#define BSKY_AUTH_ROUNDS 4                 /* session creations and refreshes per task */
+#define BSKY_MAX_URL 2048
+#define BSKY_MAX_TOKEN 8192
+#define BSKY_MAX_PASSWORD 1024
+#define BSKY_MAX_LANG 35
+#define BSKY_TAG_MAX_CHARS 64
+#define BSKY_TAG_MAX_BYTES 640
+/* rkeys: microseconds from 2023-01-01T00:00:00Z plus 45 bits of hash */
+#define BSKY_RKEY_EPOCH_US 1672531200000000ULL
+#define BSKY_RKEY_SPAN_BITS 45
+
+static const char s_b32sort[] = "234567abcdefghijklmnopqrstuvwxyz";
+
+static const char *s_str(const char *s)
+{
+    return s ? s : "";
+}
+
+static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
+{
+    cr_result_clear(r);
+    r->outcome = outcome;
+    cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
+    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
+    return -1;
+}
+
+static void s_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
+{
+    r->outcome = outcome;
+    if (error) cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
+    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
+}
+
+/* Printable ASCII without spaces: tokens go into header lines. */
+static int s_token_ok(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+        if (*p <= 0x20 || *p >= 0x7f) return 0;
+    return n > 0 && n <= max;
+}
+
+static uint64_t s_mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* FNV-1a 64 with a seed, finished with a strong mixer. */
+static uint64_t s_hash(const char *s, size_t n, uint64_t seed)
+{
+    uint64_t h = 1469598103934665603ULL ^ s_mix(seed);
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return s_mix(h);
+}
+
+/* ---- record key -------------------------------------------------------- */
+
+int cr_bluesky_rkey(const char *key, char out[CR_BSKY_RKEY_LEN + 1])
+{
+    if (!key || !key[0]) return -1;
+    size_t n = strlen(key);
+    uint64_t h1 = s_hash(key, n, 0x626c7565736b7931ULL); /* "bluesky1" */
+    uint64_t h2 = s_hash(key, n, 0x626c7565736b7932ULL);
+    uint64_t us = BSKY_RKEY_EPOCH_US + (h1 & ((1ULL << BSKY_RKEY_SPAN_BITS) - 1));
+    uint64_t v = (us << 10) | (h2 & 0x3ffULL); /* top bit 0: us < 2^53 */
+    for (int i = CR_BSKY_RKEY_LEN - 1; i >= 0; i--) {
+        out[i] = s_b32sort[v & 31u];
+        v >>= 5;
+    }
+    out[CR_BSKY_RKEY_LEN] = '\0';
+    return 0;
+}
+
+int cr_bluesky_tid_valid(const char *s)
+{
+    if (!s || strlen(s) != CR_BSKY_RKEY_LEN || !strchr("234567abcdefghij", s[0])) return 0;
+    for (size_t i = 0; i < CR_BSKY_RKEY_LEN; i++)
+        if (!strchr(s_b32sort, s[i])) return 0;
+    return 1;
+}
+
+/* ---- text and facets --------------------------------------------------- */
+
+char *cr_bluesky_post_text(const Crieur__Task *task, size_t *len)
+{
+    const Crieur__PublishPayload *pub =
+        task && task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
+    if (!pub) return NULL;
+    const char *body = s_str(pub->body), *link = s_str(pub->link);
+    size_t bl = strlen(body), ll = strlen(link);
+    int add = ll > 0 && strstr(body, link) == NULL;
+    size_t sep = add && bl > 0 ? 2 : 0;
+    char *text = malloc(bl + sep + (add ? ll : 0) + 1);
+    if (!text) return NULL;
+    memcpy(text, body, bl);
+    if (sep) memcpy(text + bl, "\n\n", 2);
+    if (add) memcpy(text + bl + sep, link, ll);
+    *len = bl + sep + (add ? ll : 0);
+    text[*len] = '\0';
+    return text;
+}
+
+/* Decodes the code point at s[0] (valid UTF-8 assumed; a stray byte is
+ * taken alone); returns its length. */
+static size_t s_cp(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t k = s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
+    if (k > n) k = 1;
+    if (k == 1) {
+        *cp = s[0];
+        return 1;
+    }
+    uint32_t v = s[0] & (0x7Fu >> k);
+    for (size_t i = 1; i < k; i++) v = (v << 6) | (s[i] & 0x3Fu);
+    *cp = v;
+    return k;
+}
+
+/* White space as JavaScript's \s sees it (what Bluesky's detectors use). */
+static int s_space(uint32_t c)
+{
+    return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+           c == 0x205f || c == 0x3000 || c == 0xfeff;
+}
+
+/* Unicode punctuation (\p{P}), for the scripts agencies write in: ASCII's,
+ * Latin-1's, general punctuation, CJK and full-width punctuation. */
+static int s_punct(uint32_t c)
+{
+    if (c < 0x80) return c != '$' && c != '+' && c != '<' && c != '=' && c != '>' && c != '^' &&
+                         c != '`' && c != '|' && c != '~' &&
+                         ((c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) ||
+                          (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7e));
+    return c == 0xa1 || c == 0xa7 || c == 0xab || c == 0xb6 || c == 0xb7 || c == 0xbb ||
+           c == 0xbf || c == 0x37e || c == 0x387 || (c >= 0x55a && c <= 0x55f) || c == 0x589 ||
+           c == 0x5be || c == 0x60c || c == 0x61b || c == 0x61f || c == 0x6d4 ||
+           (c >= 0x2010 && c <= 0x2027) || (c >= 0x2030 && c <= 0x2043) ||
+           (c >= 0x2045 && c <= 0x2051) || (c >= 0x2053 && c <= 0x205e) ||
+           (c >= 0x3001 && c <= 0x3003) || (c >= 0x3008 && c <= 0x3011) ||
+           (c >= 0x3014 && c <= 0x301f) || c == 0x30fb || (c >= 0xfe10 && c <= 0xfe19) ||
+           (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff01 && c <= 0xff03) ||
+           (c >= 0xff05 && c <= 0xff0a) || (c >= 0xff0c && c <= 0xff0f) || c == 0xff1a ||
+           c == 0xff1b || c == 0xff1f || c == 0xff20 || (c >= 0xff3b && c <= 0xff3d) ||
+           c == 0xff3f || c == 0xff5b || c == 0xff5d || (c >= 0xff5f && c <= 0xff65);
+}
+
+/* Characters that end a hashtag besides white space (Bluesky's TAG_REGEX). */
+static int s_tag_stop(uint32_t c)
+{
+    return c == 0xad || c == 0x2060 || c == 0x200a || c == 0x200b || c == 0x200c ||
+           c == 0x200d || c == 0x20e2;
+}
+
+/* Code point just before byte i (0 at the start). */
+static uint32_t s_prev_cp(const unsigned char *t, size_t i)
+{
+    if (i == 0) return 0;
+    size_t j = i - 1;
+    while (j > 0 && (t[j] & 0xC0) == 0x80 && i - j < 4) j--;
+    uint32_t c;
+    s_cp(t + j, i - j, &c);
+    return c;
+}
+
+/* A link at byte i: "http(s)://" + at least one non-space character, up to
+ * the next white space; trailing .,;:!? dropped, and trailing ')' the URI
+ * does not open. Returns its length (0: none). */
+static size_t s_link_at(const unsigned char *t, size_t len, size_t i)
+{
+    size_t scheme;
+    if (len - i > 8 && strncasecmp((const char *)t + i, "https://", 8) == 0) scheme = 8;
+    else if (len - i > 7 && strncasecmp((const char *)t + i, "http://", 7) == 0) scheme = 7;
+    else return 0;
+    uint32_t prev = s_prev_cp(t, i);
+    if (i > 0 && !s_space(prev) && prev != '(') return 0;
+    size_t end = i + scheme;
+    while (end < len) {
+        uint32_t c;
+        size_t k = s_cp(t + end, len - end, &c);
+        if (s_space(c)) break;
+        end += k;
+    }
+    /* trailing punctuation, and closing parentheses the URI does not open
+     * (Bluesky drops one ')' when there is no '(': balancing is the same
+     * there, and right for "(see https://x.y/a_(b))") */
+    for (;;) {
+        while (end > i + scheme && t[end - 1] && strchr(".,;:!?", t[end - 1])) end--;
+        if (end <= i + scheme || t[end - 1] != ')') break;
+        size_t open = 0, close = 0;
+        for (size_t p = i; p < end; p++) {
+            open += t[p] == '(';
+            close += t[p] == ')';
+        }
+        if (close <= open) break;
+        end--;
+    }
+    /* a host must follow the scheme */
+    if (end == i + scheme || strchr("/.:?#@", t[i + scheme])) return 0;
+    return end - i;
+}
+
+/* A hashtag at byte i ('#' or U+FF03 after white space or at the start):
+ * fills the facet's ranges and returns 1. */
+static int s_tag_at(const unsigned char *t, size_t len, size_t i, cr_bsky_facet_t *f)
+{
+    size_t mark;
+    if (t[i] == '#') mark = 1;
+    else if (len - i >= 3 && t[i] == 0xEF && t[i + 1] == 0xBC && t[i + 2] == 0x83) mark = 3;
+    else return 0;
+    if (i > 0 && !s_space(s_prev_cp(t, i))) return 0;
+    size_t start = i + mark, end = start;
+    uint32_t c = 0;
+    if (start < len) {
+        s_cp(t + start, len - start, &c);
+        if (c == 0xfe0f) return 0;
+    }
+    while (end < len) {
+        size_t k = s_cp(t + end, len - end, &c);
+        if (s_space(c) || s_tag_stop(c)) break;
+        end += k;
+    }
+    /* drop trailing punctuation */
+    while (end > start) {
+        size_t j = end - 1;
+        while (j > start && (t[j] & 0xC0) == 0x80) j--;
+        s_cp(t + j, end - j, &c);
+        if (!s_punct(c)) break;
+        end = j;
+    }
+    if (end == start || end - start > BSKY_TAG_MAX_BYTES) return 0;
+    size_t chars = 0;
+    int letter = 0; /* something that is not a digit, a space or punctuation */
+    for (size_t p = start; p < end;) {
+        p += s_cp(t + p, end - p, &c);
+        chars++;
+        if (!(c >= '0' && c <= '9') && !s_punct(c)) letter = 1;
+    }
+    if (!letter || chars > BSKY_TAG_MAX_CHARS) return 0;
+    f->kind = CR_BSKY_FACET_TAG;
+    f->start = i;
+    f->end = end;
+    f->value = start;
+    f->value_len = end - start;
+    return 1;
+}
+
+size_t cr_bluesky_facets(const char *text, size_t len, cr_bsky_facet_t *out, size_t max)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    size_t n = 0, i = 0;
+    if (!text) return 0;
+    while (i < len && n < max) {
+        size_t link = (t[i] == 'h' || t[i] == 'H') ? s_link_at(t, len, i) : 0;
+        if (link) {
+            out[n++] = (cr_bsky_facet_t){CR_BSKY_FACET_LINK, i, i + link, i, link};
+            i += link;
+            continue;
+        }
+        cr_bsky_facet_t f;
+        if ((t[i] == '#' || t[i] == 0xEF) && s_tag_at(t, len, i, &f)) {
+            out[n++] = f;
+            i = f.end;
+            continue;
+        }
+        uint32_t c;
+        i += s_cp(t + i, len - i, &c);
+    }
+    return n;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static void s_wipe_free(char **p)
+{
+    if (*p) {
+        explicit_bzero(*p, strlen(*p));
+        free(*p);
+        *p = NULL;
+    }
+}
+
+void cr_bluesky_session_clear(cr_bsky_session_t *s)
+{
+    if (!s) return;
+    s_wipe_free(&s->access);
+    s_wipe_free(&s->refresh);
+    memset(s, 0, sizeof *s);
+}
+
+static int s_b64url_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-' || c == '+') return 62;
+    if (c == '_' || c == '/') return 63;
+    return -1;
+}
+
+int64_t cr_bluesky_jwt_exp_ms(const char *jwt)
+{
+    if (!jwt) return 0;
+    const char *p = strchr(jwt, '.');
+    const char *q = p ? strchr(p + 1, '.') : NULL;
+    if (!p || !q || q - p - 1 > 4096 || q - p - 1 < 2) return 0;
+    size_t n = (size_t)(q - p - 1);
+    unsigned char buf[3072];
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[1 + i];
+        if (c == '=') break;
+        int v = s_b64url_val(c);
+        if (v < 0) return 0;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= sizeof buf) return 0;
+            buf[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    json_t *root = json_loadb((const char *)buf, o, 0, NULL);
+    json_t *exp = json_object_get(root, "exp");
+    int64_t ms = 0;
+    if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
+        json_integer_value(exp) < 100000000000LL)
+        ms = (int64_t)json_integer_value(exp) * 1000;
+    json_decref(root);
+    return ms;
+}
+
+/* The cache: a fixed table, searched linearly (a worker serves a few
+ * thousand accounts at most; a scan of it costs less than one request). */
+typedef struct {
+    int64_t account_id; /* 0: free */
+    uint64_t cred;      /* hash of api_base, identifier, app password */
+    cr_bsky_session_t s;
+    uint64_t gen;        /* changes with every new access token */
+    uint64_t refreshing; /* the call refreshing this session, 0: none */
+    int64_t used_ms;
+} s_slot_t;
+
+static s_slot_t *s_slots;
+static uint64_t s_gen_seq;
+static uint64_t s_call_seq;
+
+void cr_bluesky_sessions_reset(void)
+{
+    if (!s_slots) return;
+    for (size_t i = 0; i < CR_BSKY_SESSIONS_MAX; i++) cr_bluesky_session_clear(&s_slots[i].s);
+    memset(s_slots, 0, CR_BSKY_SESSIONS_MAX * sizeof *s_slots);
+}
+
+size_t cr_bluesky_sessions_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; s_slots && i < CR_BSKY_SESSIONS_MAX; i++) n += s_slots[i].account_id != 0;
+    return n;
+}
+
+static uint64_t s_cred(const Crieur__Task *task)
+{
+    const Crieur__Account *a = task->account;
+    uint64_t h = s_hash(s_str(a->api_base), strlen(s_str(a->api_base)), 1);
+    h = s_hash(s_str(a->handle), strlen(s_str(a->handle)), h);
+    return s_hash(s_str(a->token), strlen(s_str(a->token)), h);
+}
+
+/* The account's slot, if it holds a session made with these credentials
+ * (a slot left by other credentials is emptied). */
+static s_slot_t *s_slot_find(int64_t account_id, uint64_t cred)
+{
+    for (size_t i = 0; s_slots && i < CR_BSKY_SESSIONS_MAX; i++) {
+        s_slot_t *sl = &s_slots[i];
+        if (sl->account_id != account_id) continue;
+        if (sl->cred == cred) return sl;
+        cr_bluesky_session_clear(&sl->s);
+        memset(sl, 0, sizeof *sl);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Takes the session's tokens (s is left cleared). NULL out of memory. */
+static s_slot_t *s_slot_store(int64_t account_id, uint64_t cred, cr_bsky_session_t *s,
+                              int64_t now_ms)
+{
+    if (!s_slots && !(s_slots = calloc(CR_BSKY_SESSIONS_MAX, sizeof *s_slots))) return NULL;
+    s_slot_t *sl = s_slot_find(account_id, cred), *lru = NULL;
+    for (size_t i = 0; !sl && i < CR_BSKY_SESSIONS_MAX; i++) {
+        s_slot_t *c = &s_slots[i];
+        if (c->account_id == 0) {
+            sl = c;
+            break;
+        }
+        if (!c->refreshing && (!lru || c->used_ms < lru->used_ms)) lru = c;
+    }
+    if (!sl) sl = lru ? lru : &s_slots[0]; /* evict the least recently used */
+    if (sl->account_id != account_id) {
+        cr_bluesky_session_clear(&sl->s);
+        memset(sl, 0, sizeof *sl);
+    }
+    cr_bluesky_session_clear(&sl->s);
+    sl->s = *s;
+    memset(s, 0, sizeof *s);
+    sl->account_id = account_id;
+    sl->cred = cred;
+    sl->gen = ++s_gen_seq;
+    /* nobody is spending this session's refresh token (a refresh still under
+     * way concerns the session replaced: its answer just replaces this one) */
+    sl->refreshing = 0;
+    sl->used_ms = now_ms;
+    return sl;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
+{
+    const Crieur__Account *acc = task->account;
+    if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
+        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "publish task without account or payload", "bad_task");
+    const char *pw = s_str(acc->token);
+    if (!pw[0] || strlen(pw) > BSKY_MAX_PASSWORD)
+        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                      "account has no usable app password", "no_token");
+    const char *h = s_str(acc->handle);
+    while (*h == '@') h++;
+    if (!s_token_ok(h, CR_BSKY_HANDLE_MAX))
+        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "account handle is not a usable Bluesky identifier", "bad_handle");
+    return 0;
+}
+
+static int s_bad_base(cr_result_t *r)
+{
+    return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                  "account api_base is not a usable http(s) URL", "bad_api_base");
+}
+
+/* {api_base}/xrpc/<nsid><query>; NULL if the base is unusable. */
+static char *s_url(const Crieur__Task *task, const char *nsid, const char *query)
+{
+    char path[1024];
+    int n = snprintf(path, sizeof path, BSKY_XRPC "%s%s", nsid, query ? query : "");
+    if (n < 0 || (size_t)n >= sizeof path) return NULL;
+    return cr_api_url(s_str(task->account->api_base), path, BSKY_MAX_URL);
+}
+
+/* method url, Bearer token (may be NULL), JSON body (taken, may be NULL). */
+static int s_request(const char *method, const char *url, const char *bearer, char **body_p,
+                     size_t body_len, cr_http_req_t *req, cr_result_t *r)
+{
+    char *auth = NULL;
+    int rc = -1;
+    if (bearer) {
+        size_t al = strlen(bearer) + sizeof "Bearer ";
+        if (!(auth = malloc(al))) goto out;
+        snprintf(auth, al, "Bearer %s", bearer);
+    }
+    if (cr_http_req_init(req, method, url) == 0 &&
+        (!auth || cr_http_req_header(req, "Authorization", auth) == 0) &&
+        cr_http_req_header(req, "User-Agent", BSKY_USER_AGENT) == 0 &&
+        cr_http_req_header(req, "Accept", "application/json") == 0 &&
+        (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
+        rc = 0;
+out:
+    if (auth) {
+        explicit_bzero(auth, strlen(auth));
+        free(auth);
+    }
+    if (rc) {
+        cr_http_req_clear(req);
+        s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+               "internal");
+    }
+    return rc;
+}
+
+/* Compact JSON of obj, malloc'd; NULL out of memory. */
+static char *s_dump(json_t *obj, size_t *len)
+{
+    size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    char *body = n ? malloc(n) : NULL;
+    if (body && json_dumpb(obj, body, n, JSON_COMPACT) != n) {
+        free(body);
+        body = NULL;
+    }
+    *len = n;
+    return body;
+}
+
+int cr_bluesky_session_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
+{
+    if (s_account_ok(task, result)) return -1;
+    char *url = s_url(task, BSKY_CREATE_SESSION, NULL);
+    if (!url) return s_bad_base(result);
+    const char *ident = task->account->handle;
+    while (*ident == '@') ident++;
+    json_t *obj = json_object();
+    json_t *jp = json_string(task->account->token); /* NULL if not UTF-8 */
+    int rc = -1;
+    if (!obj) goto oom;
+    if (!jp) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+               "account app password is not valid UTF-8", "no_token");
+        goto out;
+    }
+    int set = json_object_set_new(obj, "password", jp); /* always takes jp */
+    jp = NULL;
+    if (set || json_object_set_new(obj, "identifier", json_string(ident))) goto oom;
+    size_t bl = 0;
+    char *body = s_dump(obj, &bl);
+    if (!body) goto oom;
+    rc = s_request("POST", url, NULL, &body, bl, req, result);
+    if (body) {
+        explicit_bzero(body, bl);
+        free(body);
+    }
+    goto out;
+oom:
+    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+           "internal");
+out:
+    json_decref(jp);
+    if (obj) {
+        /* the password lives in the object too */
+        json_t *pw = json_object_get(obj, "password");
+        if (json_is_string(pw)) {
+            char *s = (char *)json_string_value(pw);
+            explicit_bzero(s, json_string_length(pw));
+        }
+        json_decref(obj);
+    }
+    free(url);
+    return rc;
+}
+
+int cr_bluesky_refresh_request(const Crieur__Task *task, const char *refresh_jwt,
+                               cr_http_req_t *req, cr_result_t *result)
+{
+    if (s_account_ok(task, result)) return -1;
+    if (!refresh_jwt || !s_token_ok(refresh_jwt, BSKY_MAX_TOKEN))
+        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "no usable refresh token",
+                      "internal");
+    char *url = s_url(task, BSKY_REFRESH_SESSION, NULL);
+    if (!url) return s_bad_base(result);
+    int rc = s_request("POST", url, refresh_jwt, NULL, 0, req, result);
+    /* a refresh spends its token: never let libcurl send it twice */
+    if (rc == 0) req->fresh_connection = 1;
+    free(url);
+    return rc;
+}
+
+/* A did usable in a query string and a JSON value. */
+static int s_did_ok(const char *did)
+{
+    size_t n = did ? strlen(did) : 0;
+    if (n < 8 || n > CR_BSKY_DID_MAX || strncmp(did, "did:", 4) != 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = did[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '%' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A BCP-47-looking language tag: letters first, then letters, digits, '-'. */
+static int s_lang_ok(const char *l)
+{
+    size_t n = strlen(l);
+    if (n < 2 || n > BSKY_MAX_LANG ||
+        !((l[0] >= 'a' && l[0] <= 'z') || (l[0] >= 'A' && l[0] <= 'Z')))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((l[i] >= 'a' && l[i] <= 'z') || (l[i] >= 'A' && l[i] <= 'Z') ||
+              (l[i] >= '0' && l[i] <= '9') || l[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* The facets array of text (NULL: none, or out of memory with *oom set). */
+static json_t *s_facets_json(const char *text, size_t len, int *oom)
+{
+    cr_bsky_facet_t f[CR_BSKY_MAX_FACETS];
+    size_t n = cr_bluesky_facets(text, len, f, CR_BSKY_MAX_FACETS);
+    *oom = 0;
+    if (n == 0) return NULL;
+    json_t *arr = json_array();
+    if (!arr) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        json_t *feat = f[i].kind == CR_BSKY_FACET_LINK
+                           ? json_pack("{s:s,s:s%}", "$type", BSKY_FACET_LINK, "uri",
+                                       text + f[i].value, f[i].value_len)
+                           : json_pack("{s:s,s:s%}", "$type", BSKY_FACET_TAG, "tag",
+                                       text + f[i].value, f[i].value_len);
+        json_t *facet = feat ? json_pack("{s:{s:I,s:I},s:[o]}", "index", "byteStart",
+                                         (json_int_t)f[i].start, "byteEnd", (json_int_t)f[i].end,
+                                         "features", feat)
+                             : NULL;
+        if (!facet || json_array_append_new(arr, facet)) goto oom;
+    }
+    return arr;
+oom:
+    json_decref(arr);
+    *oom = 1;
+    return NULL;
+}
+
+int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, const char *did,
+                              const char *rkey, int64_t now_ms, cr_http_req_t *req,
+                              cr_result_t *result)
+{
+    char *url = NULL, *text = NULL, *body = NULL;
+    json_t *obj = NULL;
+    int rc = -1, oom = 0;
+    if (s_account_ok(task, result)) return -1;
+    const Crieur__PublishPayload *pub = task->publish;
+    if (pub->n_media > 0)
+        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "media attachments are not supported by this worker yet",
+                      "unsupported_media");
+    if (pub->in_reply_to && pub->in_reply_to[0])
+        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "replies are not supported by the Bluesky adapter yet", "unsupported_reply");
+    const char *lang = s_str(pub->language);
+    if (lang[0] && !s_lang_ok(lang))
+        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "language is not a BCP-47 language tag", "bad_language");
+    if (!access_jwt || !s_token_ok(access_jwt, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
+        !cr_bluesky_tid_valid(rkey))
+        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                      "publish request without a usable session or record key", "internal");
+    url = s_url(task, BSKY_CREATE_RECORD, NULL);
+    if (!url) return s_bad_base(result);
+
+    /* createdAt: the due time, unless the task runs far from it */
+    int64_t at = task->due_ms > 0 ? task->due_ms : now_ms;
+    if (at < now_ms - BSKY_CREATED_AT_SLACK_MS || at > now_ms + BSKY_CREATED_AT_SLACK_MS)
+        at = now_ms;
+    char created[40];
+    if (cr_time_format_iso8601(at, created, sizeof created)) goto oom;
+
+    size_t tl = 0;
+    text = cr_bluesky_post_text(task, &tl);
+    if (!text) goto oom;
+    json_t *jtext = json_stringn(text, tl); /* NULL if not valid UTF-8 */
+    if (!jtext) {
+        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
+               "bad_text");
+        goto out;
+    }
+    json_t *record = json_pack("{s:s,s:o,s:s}", "$type", BSKY_POST, "text", jtext, "createdAt",
+                               created);
+    if (!record) goto oom;
+    obj = json_pack("{s:s,s:s,s:s,s:o}", "repo", did, "collection", BSKY_POST, "rkey", rkey,
+                    "record", record);
+    if (!obj) goto oom;
+    if (lang[0] && json_object_set_new(record, "langs", json_pack("[s]", lang))) goto oom;
+    json_t *facets = s_facets_json(text, tl, &oom);
+    if (oom || (facets && json_object_set_new(record, "facets", facets))) goto oom;
+    size_t bl = 0;
+    body = s_dump(obj, &bl);
+    if (!body) goto oom;
+    rc = s_request("POST", url, access_jwt, &body, bl, req, result);
+    goto out;
+oom:
+    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+           "internal");
+out:
+    json_decref(obj);
+    free(body);
+    free(text);
+    free(url);
+    return rc;
+}
+
+/* Percent-encodes s into out (unreserved characters kept); 0 or -1 if it
+ * does not fit. */
+static int s_urlenc(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        if (o + (keep ? 1 : 3) >= cap) return -1;
+        if (keep) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int cr_bluesky_get_record_request(const Crieur__Task *task, const char *access_jwt,
+                                  const char *did, const char *rkey, cr_http_req_t *req,
+                                  cr_result_t *result)
+{
+    if (s_account_ok(task, result)) return -1;
+    char edid[3 * 256 + 1];
+    if (!access_jwt || !s_token_ok(access_jwt, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
+        strlen(did) > 256 || !cr_bluesky_tid_valid(rkey) || s_urlenc(did, edid, sizeof edid))
+        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                      "read-back request without a usable session or record key", "internal");
+    char query[1024];
+    snprintf(query, sizeof query, "?repo=%s&collection=" BSKY_POST "&rkey=%s", edid, rkey);
+    char *url = s_url(task, BSKY_GET_RECORD, query);
+    if (!url) return s_bad_base(result);
+    int rc = s_request("GET", url, access_jwt, NULL, 0, req, result);
+    free(url);
+    return rc;
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+/* Epoch seconds in a header, as unix ms; -1 if absent or not a number. */
+static int64_t s_epoch_header(const cr_http_resp_t *resp, const char *name)
+{
+    char v[32];
+    long n = cr_http_header(resp, name, v, sizeof v);
+    if (n <= 0 || n > 12) return -1;
+    int64_t s = 0;
+    for (long i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') return -1;
+        s = s * 10 + (v[i] - '0');
+    }
+    return s * 1000;
+}
+
+static int64_t s_retry_at(const cr_http_resp_t *resp, int64_t now_ms)
+{
+    int64_t at = s_epoch_header(resp, BSKY_RESET_HEADER);
+    if (at < 0) return now_ms + BSKY_RETRY_DEFAULT_MS;
+    if (at < now_ms + BSKY_RETRY_MIN_MS) at = now_ms + BSKY_RETRY_MIN_MS;
+    if (at > now_ms + BSKY_RETRY_MAX_MS) at = now_ms + BSKY_RETRY_MAX_MS;
+    return at;
+}
+
+/* An XRPC error body {"error":"Name","message":".."}: name and message
+ * copied (empty when absent); message falls back to the name, then to the
+ * status line. */
+typedef struct {
+    char name[64];
+    char message[CR_ERROR_MAX_BYTES + 1];
+} s_xerr_t;
+
+static void s_xerr(const cr_http_resp_t *resp, s_xerr_t *e)
+{
+    e->name[0] = e->message[0] = '\0';
+    json_t *root = NULL;
+    if (resp->body && resp->body_len > 0) root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    const char *name = json_string_value(json_object_get(root, "error"));
+    const char *msg = json_string_value(json_object_get(root, "message"));
+    if (name) {
+        size_t n = 0;
+        for (const char *p = name; *p && n + 1 < sizeof e->name; p++)
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_' || *p == '-' || *p == '.')
+                e->name[n++] = *p;
+        e->name[n] = '\0';
+    }
+    if (msg && msg[0]) {
+        char *clean = cr_text_clean(msg, strlen(msg), CR_ERROR_MAX_BYTES);
+        if (clean) snprintf(e->message, sizeof e->message, "%s", clean);
+        free(clean);
+    }
+    if (!e->message[0] && e->name[0]) snprintf(e->message, sizeof e->message, "%s", e->name);
+    if (!e->message[0]) cr_status_text(resp, e->message, sizeof e->message);
+    json_decref(root);
+}
+
+/* The error code of a result: the XRPC error name, else the HTTP status. */
+static void s_code(const cr_http_resp_t *resp, const s_xerr_t *e, char *code, size_t len)
+{
+    if (e->name[0]) snprintf(code, len, "%s", e->name);
+    else snprintf(code, len, "%ld", resp->status);
+}
+
+/* Network failures: TRANSIENT when nothing reached the platform, else
+ * sent_outcome. Returns 1 if resp was one. */
+static int s_network(const cr_http_resp_t *resp, Crieur__Outcome sent_outcome, const char *what,
+                     cr_result_t *r)
+{
+    if (resp->curl_code == 0 && !resp->too_large) return 0;
+    char buf[CR_ERROR_MAX_BYTES + 1], code[32];
+    const char *err = resp->too_large ? "response too large"
+                      : resp->error && resp->error[0]
+                          ? resp->error
+                          : curl_easy_strerror((CURLcode)resp->curl_code);
+    if (resp->too_large) snprintf(code, sizeof code, "too_large");
+    else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
+    if (!resp->too_large && (!resp->sent || cr_http_code_before_send(resp->curl_code))) {
+        snprintf(buf, sizeof buf, "%splatform not reached: %s", what, err);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+    } else {
+        snprintf(buf, sizeof buf, "%sno usable answer after the request was sent: %s", what, err);
+        s_set(r, sent_outcome, buf, code);
+    }
+    return 1;
+}
+
+/* Token trouble shared by every authenticated call: EXPIRED, REAUTH, or
+ * DONE (not one). */
+static cr_bsky_verdict_t s_token_verdict(const cr_http_resp_t *resp, const s_xerr_t *e,
+                                         cr_result_t *r)
+{
+    char code[80];
+    s_code(resp, e, code, sizeof code);
+    if (resp->status == 400 && strcmp(e->name, BSKY_ERR_EXPIRED) == 0) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e->message, code);
+        return CR_BSKY_EXPIRED;
+    }
+    if (resp->status == 401 ||
+        (resp->status == 400 && strcmp(e->name, BSKY_ERR_INVALID_TOKEN) == 0)) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e->message, code);
+        return CR_BSKY_REAUTH;
+    }
+    return CR_BSKY_DONE;
+}
+
+/* A session answer: accessJwt, refreshJwt, did, handle. 0 or -1. */
+static int s_parse_session(const cr_http_resp_t *resp, cr_bsky_session_t *s)
+{
+    cr_bluesky_session_clear(s);
+    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    const char *access = json_string_value(json_object_get(root, "accessJwt"));
+    const char *refresh = json_string_value(json_object_get(root, "refreshJwt"));
+    const char *did = json_string_value(json_object_get(root, "did"));
+    const char *handle = json_string_value(json_object_get(root, "handle"));
+    int rc = -1;
+    if (!access || !s_token_ok(access, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
+        (refresh && !s_token_ok(refresh, BSKY_MAX_TOKEN)))
+        goto out;
+    s->access = strdup(access);
+    s->refresh = refresh ? strdup(refresh) : NULL;
+    if (!s->access || (refresh && !s->refresh)) goto out;
+    snprintf(s->did, sizeof s->did, "%s", did);
+    if (handle && s_token_ok(handle, CR_BSKY_HANDLE_MAX))
+        snprintf(s->handle, sizeof s->handle, "%s", handle);
+    s->access_exp_ms = cr_bluesky_jwt_exp_ms(s->access);
+    s->refresh_exp_ms = s->refresh ? cr_bluesky_jwt_exp_ms(s->refresh) : 0;
+    rc = 0;
+out:
+    if (rc) cr_bluesky_session_clear(s);
+    json_decref(root);
+    return rc;
+}
+
+cr_bsky_verdict_t cr_bluesky_session_result(const cr_http_resp_t *resp, int64_t now_ms,
+                                            cr_bsky_session_t *session, cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 64], code[80];
+    cr_result_clear(r);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    /* a session changes nothing on the platform: never INDETERMINATE */
+    if (s_network(resp, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "creating a session: ", r))
+        return CR_BSKY_DONE;
+    long st = resp->status;
+    if (st >= 200 && st <= 299) {
+        if (s_parse_session(resp, session) == 0) return CR_BSKY_OK;
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "creating a session: malformed answer",
+              "malformed_session");
+        return CR_BSKY_DONE;
+    }
+    s_xerr_t e;
+    s_xerr(resp, &e);
+    s_code(resp, &e, code, sizeof code);
+    snprintf(buf, sizeof buf, "creating a session: %s", e.message);
+    if (st == 400 || st == 401 || st == 403) {
+        /* wrong or revoked app password, taken-down account, second factor */
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+    } else if (st == 429) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else if (st == 408 || (st >= 500 && st <= 599)) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+    } else if ((st >= 300 && st <= 399) || st == 404 || st == 405 || st == 501) {
+        snprintf(buf, sizeof buf, "creating a session: %s: check the account's api_base",
+                 e.message);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+    } else {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+    }
+    return CR_BSKY_DONE;
+}
+
+cr_bsky_verdict_t cr_bluesky_refresh_result(const cr_http_resp_t *resp, int64_t now_ms,
+                                            cr_bsky_session_t *session, cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 64], code[80];
+    cr_result_clear(r);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    if (s_network(resp, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "refreshing the session: ", r))
+        return CR_BSKY_REAUTH; /* the token may be spent: start a new session */
+    if (resp->status >= 200 && resp->status <= 299 && s_parse_session(resp, session) == 0)
+        return CR_BSKY_OK;
+    s_xerr_t e;
+    s_xerr(resp, &e);
+    s_code(resp, &e, code, sizeof code);
+    snprintf(buf, sizeof buf, "refreshing the session: %s", e.message);
+    if (resp->status == 429) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+        return CR_BSKY_DONE;
+    }
+    s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+    return CR_BSKY_REAUTH;
+}
+
+/* The rkey of an at:// URI (its last segment), if it has record-key syntax. */
+static const char *s_uri_rkey(const char *uri)
+{
+    const char *slash = strrchr(uri, '/');
+    const char *k = slash ? slash + 1 : NULL;
+    if (!k || !k[0] || strlen(k) > 512) return NULL;
+    for (const char *p = k; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._:~-", *p)))
+            return NULL;
+    return k;
+}
+
+/* A usable at:// URI: printable ASCII, "at://<authority>/<collection>/<rkey>". */
+static int s_uri_ok(const char *uri, size_t len)
+{
+    if (!uri || len < 10 || len > CR_FIELD_MAX_BYTES || strlen(uri) != len ||
+        strncmp(uri, "at://", 5) != 0 || !s_token_ok(uri, CR_FIELD_MAX_BYTES))
+        return 0;
+    const char *a = uri + 5, *c = strchr(a, '/');        /* authority */
+    const char *k = c ? strchr(c + 1, '/') : NULL;       /* collection */
+    if (!c || c == a || !k || k == c + 1 || strchr(k + 1, '/')) return 0;
+    return s_uri_rkey(uri) != NULL;
+}
+
+/* OK with the record's URI and https://bsky.app/profile/<handle|did>/post/<rkey>. */
+static void s_ok(cr_result_t *r, const char *handle, const char *uri)
+{
+    char url[CR_FIELD_MAX_BYTES + 1];
+    const char *h = s_str(handle);
+    int h_ok = h[0] && strlen(h) <= CR_BSKY_HANDLE_MAX;
+    for (const char *p = h; h_ok && *p; p++)
+        h_ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '.' || *p == '-' || *p == '_';
+    char authority[CR_BSKY_DID_MAX + 1];
+    if (!h_ok) { /* at://<did>/...: the profile URL takes a did too */
+        const char *a = uri + 5, *end = strchr(a, '/');
+        size_t n = end ? (size_t)(end - a) : 0;
+        if (n > CR_BSKY_DID_MAX) n = 0;
+        memcpy(authority, a, n);
+        authority[n] = '\0';
+        h = authority;
+    }
+    int n = snprintf(url, sizeof url, BSKY_WEB_PROFILE "%s" BSKY_WEB_POST "%s", h,
+                     s_uri_rkey(uri));
+    r->outcome = CRIEUR__OUTCOME__OUTCOME_OK;
+    cr_result_field(&r->platform_post_id, uri, strlen(uri), CR_FIELD_MAX_BYTES);
+    if (n > 0 && (size_t)n < sizeof url) /* a cut URL would be a wrong one */
+        cr_result_field(&r->url, url, (size_t)n, CR_FIELD_MAX_BYTES);
+}
+
+static int s_exists_message(const char *msg)
+{
+    size_t n = strlen(msg);
+    for (size_t i = 0; s_exists_marks[i]; i++) {
+        size_t k = strlen(s_exists_marks[i]);
+        for (size_t j = 0; j + k <= n; j++)
+            if (strncasecmp(msg + j, s_exists_marks[i], k) == 0) return 1;
+    }
+    return 0;
+}
+
+cr_bsky_verdict_t cr_bluesky_create_result(const cr_http_resp_t *resp, const char *handle,
+                                           int64_t now_ms, cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 64], code[80];
+    cr_result_clear(r);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    /* Sent, answer lost: the record may exist. The broker retries; the rkey
+     * makes that safe (and the retry reads back first). */
+    if (s_network(resp, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "", r)) return CR_BSKY_DONE;
+    long st = resp->status;
+    if (st >= 200 && st <= 299) {
+        json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+        json_t *juri = json_object_get(root, "uri");
+        const char *uri = json_string_value(juri);
+        cr_bsky_verdict_t v = CR_BSKY_CHECK;
+        if (uri && s_uri_ok(uri, json_string_length(juri))) {
+            s_ok(r, handle, uri);
+            v = CR_BSKY_OK;
+        } else {
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "malformed success response",
+                  "malformed_success");
+        }
+        json_decref(root);
+        return v;
+    }
+    s_xerr_t e;
+    s_xerr(resp, &e);
+    s_code(resp, &e, code, sizeof code);
+    cr_bsky_verdict_t tv = s_token_verdict(resp, &e, r);
+    if (tv != CR_BSKY_DONE) return tv;
+    if ((st == 400 || st == 409) && s_exists_message(e.message)) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
+        return CR_BSKY_EXISTS;
+    }
+    if (st == 429) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, e.message, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else if (st == 408) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code); /* not read in time */
+    } else if (st >= 500 && st <= 599) {
+        snprintf(buf, sizeof buf, "%s (the record may have been written)", e.message);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        return CR_BSKY_CHECK;
+    } else if (st >= 300 && st <= 399) {
+        snprintf(buf, sizeof buf, "unexpected redirect (%s): check the account's api_base",
+                 e.message);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+    } else if (st >= 400 && st <= 499) {
+        /* 400 InvalidRequest (validation, too long), 403, 404, 413... */
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, code);
+    } else {
+        snprintf(buf, sizeof buf, "unexpected answer (%s)", e.message);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+    }
+    return CR_BSKY_DONE;
+}
+
+cr_bsky_verdict_t cr_bluesky_record_result(const cr_http_resp_t *resp, const char *text,
+                                           size_t len, const char *handle, int64_t now_ms,
+                                           cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 64], code[80];
+    cr_result_clear(r);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    if (s_network(resp, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "reading the record back: ", r)) {
+        r->outcome = CRIEUR__OUTCOME__OUTCOME_TRANSIENT; /* a read changes nothing */
+        return CR_BSKY_DONE;
+    }
+    long st = resp->status;
+    if (st >= 200 && st <= 299) {
+        /* A NUL in the text must not make the record unreadable. */
+        json_t *root =
+            resp->body ? json_loadb(resp->body, resp->body_len, JSON_ALLOW_NUL, NULL) : NULL;
+        json_t *juri = json_object_get(root, "uri");
+        json_t *jtext = json_object_get(json_object_get(root, "value"), "text");
+        const char *uri = json_string_value(juri);
+        cr_bsky_verdict_t v = CR_BSKY_DONE;
+        if (!uri || !s_uri_ok(uri, json_string_length(juri)) || !json_is_string(jtext)) {
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                  "reading the record back: malformed answer", "malformed_readback");
+        } else if (json_string_length(jtext) == len &&
+                   memcmp(json_string_value(jtext), text, len) == 0) {
+            s_ok(r, handle, uri);
+            r->reconciled = 1;
+            cr_result_field(&r->error, BSKY_FOUND_DETAIL, strlen(BSKY_FOUND_DETAIL),
+                            CR_ERROR_MAX_BYTES);
+            v = CR_BSKY_OK;
+        } else {
+            snprintf(buf, sizeof buf,
+                     "record key collision: %s already holds another post (the key is derived "
+                     "from this post's idempotency key); not published",
+                     uri);
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, BSKY_CODE_COLLISION);
+        }
+        json_decref(root);
+        return v;
+    }
+    s_xerr_t e;
+    s_xerr(resp, &e);
+    s_code(resp, &e, code, sizeof code);
+    if ((st == 400 && strcmp(e.name, BSKY_ERR_NOT_FOUND) == 0) || st == 404) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
+        return CR_BSKY_NOT_FOUND;
+    }
+    cr_bsky_verdict_t tv = s_token_verdict(resp, &e, r);
+    if (tv != CR_BSKY_DONE) return tv;
+    snprintf(buf, sizeof buf, "reading the record back: %s", e.message);
+    if (st == 429) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+    }
+    return CR_BSKY_DONE;
+}
+
+/* ---- adapter ----------------------------------------------------------- */
+
+enum { S_START = 0, S_SESSION_SENT, S_REFRESH_SENT, S_READ_SENT, S_CREATE_SENT };
+enum { A_READ, A_CREATE };             /* what to send once a session is there */
+enum { R_PRECHECK, R_EXISTS, R_CHECK }; /* why the record is read back */
+
+typedef struct {
+    uint64_t id; /* this call, for refresh ownership */
+    uint64_t cred;
+    char rkey[CR_BSKY_RKEY_LEN + 1];
+    char *text;
+    size_t text_len;
+    uint64_t gen;    /* generation of the access token the last request carried */
+    int fresh;       /* the session in use was created by this call */
+    int auth_rounds; /* sessions created and refreshed by this call */
+    int next;        /* A_READ or A_CREATE */
+    int reason;      /* why a read is under way */
+    cr_result_t saved; /* R_CHECK: the outcome if the record is not there */
+} s_state_t;
+
+static void s_release(cr_call_t *call)
+{
+    s_state_t *st = call->state;
+    if (!st) return;
+    /* A refresh cut short (cancel, deadline, stop): its token may be spent. */
+    for (size_t i = 0; s_slots && i < CR_BSKY_SESSIONS_MAX; i++)
+        if (s_slots[i].refreshing == st->id) {
+            s_slots[i].refreshing = 0;
+            s_wipe_free(&s_slots[i].s.refresh);
+        }
+    cr_result_clear(&st->saved);
+    free(st->text);
+    free(st);
+    call->state = NULL;
+}
+
+static int s_send_session(cr_call_t *call, s_state_t *st)
+{
+    if (++st->auth_rounds > BSKY_AUTH_ROUNDS)
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0,
+                            "could not get a usable Bluesky session", "session_loop");
+    if (cr_bluesky_session_request(call->task, &call->req, &call->result)) return CR_STEP_DONE;
+    call->step = S_SESSION_SENT;
+    return CR_STEP_REQUEST;
+}
+
+static int s_send_refresh(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    if (++st->auth_rounds > BSKY_AUTH_ROUNDS)
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0,
+                            "could not get a usable Bluesky session", "session_loop");
+    if (cr_bluesky_refresh_request(call->task, sl->s.refresh, &call->req, &call->result))
+        return CR_STEP_DONE;
+    sl->refreshing = st->id; /* nobody else uses this refresh token now */
+    call->step = S_REFRESH_SENT;
+    return CR_STEP_REQUEST;
+}
+
+static int s_send_read(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    if (cr_bluesky_get_record_request(call->task, sl->s.access, sl->s.did, st->rkey, &call->req,
+                                      &call->result))
+        return CR_STEP_DONE;
+    st->gen = sl->gen;
+    call->step = S_READ_SENT;
+    return CR_STEP_REQUEST;
+}
+
+static int s_send_create(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    if (cr_bluesky_create_request(call->task, sl->s.access, sl->s.did, st->rkey, call->now_ms,
+                                  &call->req, &call->result))
+        return CR_STEP_DONE;
+    st->gen = sl->gen;
+    call->step = S_CREATE_SENT;
+    return CR_STEP_REQUEST;
+}
+
+static int s_expired(cr_call_t *call, s_state_t *st);
+
+/* Sends st->next with the cached session, after getting one if needed. */
+static int s_act(cr_call_t *call, s_state_t *st)
+{
+    s_slot_t *sl = s_slot_find(call->task->account->id, st->cred);
+    if (!sl || !sl->s.access) return s_send_session(call, st);
+    sl->used_ms = call->now_ms;
+    if (sl->s.refresh_exp_ms && call->now_ms > sl->s.refresh_exp_ms)
+        s_wipe_free(&sl->s.refresh);
+    if (sl->s.access_exp_ms && call->now_ms > sl->s.access_exp_ms + BSKY_SKEW_MS &&
+        sl->gen != st->gen) {
+        /* known to be expired: refresh before, not after, a wasted request */
+        st->gen = sl->gen;
+        return s_expired(call, st);
+    }
+    return st->next == A_READ ? s_send_read(call, st, sl) : s_send_create(call, st, sl);
+}
+
+/* The access token st->gen was refused as expired. */
+static int s_expired(cr_call_t *call, s_state_t *st)
+{
+    s_slot_t *sl = s_slot_find(call->task->account->id, st->cred);
+    if (sl && sl->s.access && sl->gen != st->gen) return s_act(call, st); /* already renewed */
+    if (sl && sl->s.refresh && !sl->refreshing) return s_send_refresh(call, st, sl);
+    /* no refresh token, or another task is spending it: a session of our own */
+    return s_send_session(call, st);
+}
+
+/* The session st->gen was refused (401, InvalidToken). */
+static int s_reauth(cr_call_t *call, s_state_t *st)
+{
+    s_slot_t *sl = s_slot_find(call->task->account->id, st->cred);
+    if (sl && sl->s.access && sl->gen != st->gen) return s_act(call, st);
+    if (st->fresh) return CR_STEP_DONE; /* a brand-new session refused: result says why */
+    if (sl && !sl->refreshing) {
+        cr_bluesky_session_clear(&sl->s);
+        memset(sl, 0, sizeof *sl);
+    }
+    return s_send_session(call, st);
+}
+
+static int s_read(cr_call_t *call, s_state_t *st, int reason)
+{
+    st->next = A_READ;
+    st->reason = reason;
+    return s_act(call, st);
+}
+
+static int s_create(cr_call_t *call, s_state_t *st)
+{
+    st->next = A_CREATE;
+    return s_act(call, st);
+}
+
+/* A session answer (created or refreshed) arrived: cache it and go on. */
+static int s_got_session(cr_call_t *call, s_state_t *st, cr_bsky_session_t *s, int fresh)
+{
+    s_slot_t *sl = s_slot_store(call->task->account->id, st->cred, s, call->now_ms);
+    cr_bluesky_session_clear(s);
+    if (!sl) return -1;
+    st->fresh = fresh;
+    st->gen = 0;
+    return st->next == A_READ ? s_send_read(call, st, sl) : s_send_create(call, st, sl);
+}
+
+static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
+{
+    const Crieur__Task *t = call->task;
+    s_state_t *st = call->state;
+    cr_bsky_session_t session;
+    memset(&session, 0, sizeof session);
+    switch (call->step) {
+    case S_START: {
+        if (t->kind != CRIEUR__JOB_KIND__KIND_PUBLISH)
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
+                                "bluesky adapter does not handle this job kind",
+                                "unsupported_kind");
+        if (s_account_ok(t, &call->result)) return CR_STEP_DONE;
+        /* The record key comes from the post's idempotency key (or, without
+         * one, its id): the same for every attempt. */
+        char fallback[48];
+        const char *key = s_str(t->publish->idempotency_key);
+        if (!key[0] && t->publish->post_id > 0) {
+            snprintf(fallback, sizeof fallback, "crieur-post-%lld", (long long)t->publish->post_id);
+            key = fallback;
+        }
+        if (!key[0])
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
+                                "post has no idempotency key (the record key comes from it)",
+                                "bad_idempotency_key");
+        st = calloc(1, sizeof *st);
+        if (!st) return -1;
+        call->state = st;
+        st->id = ++s_call_seq;
+        st->cred = s_cred(t);
+        cr_bluesky_rkey(key, st->rkey);
+        st->text = cr_bluesky_post_text(t, &st->text_len);
+        if (!st->text) return -1;
+        /* A later attempt looks for the record first: an earlier one may have
+         * written it, and the error for an existing rkey is unconfirmed. */
+        return t->attempt > 1 ? s_read(call, st, R_PRECHECK) : s_create(call, st);
+    }
+    case S_SESSION_SENT:
+        if (!prev || !st) return -1;
+        if (cr_bluesky_session_result(prev, call->now_ms, &session, &call->result) == CR_BSKY_OK)
+            return s_got_session(call, st, &session, 1);
+        return CR_STEP_DONE;
+    case S_REFRESH_SENT: {
+        if (!prev || !st) return -1;
+        s_slot_t *sl = s_slot_find(t->account->id, st->cred);
+        if (sl && sl->refreshing == st->id) {
+            sl->refreshing = 0;
+            s_wipe_free(&sl->s.refresh); /* spent, whatever the answer */
+        }
+        switch (cr_bluesky_refresh_result(prev, call->now_ms, &session, &call->result)) {
+        case CR_BSKY_OK:
+            cr_result_clear(&call->result);
+            return s_got_session(call, st, &session, 0);
+        case CR_BSKY_DONE: return CR_STEP_DONE;
+        default:
+            /* refused or lost: another task's newer session if there is one,
+             * else a new session (the spent refresh token is gone) */
+            cr_result_clear(&call->result);
+            return s_expired(call, st);
+        }
+    }
+    case S_READ_SENT: {
+        if (!prev || !st) return -1;
+        s_slot_t *sl = s_slot_find(t->account->id, st->cred);
+        cr_bsky_verdict_t v = cr_bluesky_record_result(
+            prev, st->text, st->text_len, sl && sl->s.handle[0] ? sl->s.handle : NULL,
+            call->now_ms, &call->result);
+        switch (v) {
+        case CR_BSKY_OK: return CR_STEP_DONE; /* written by an earlier attempt */
+        case CR_BSKY_EXPIRED: return s_expired(call, st);
+        case CR_BSKY_REAUTH: return s_reauth(call, st);
+        case CR_BSKY_NOT_FOUND:
+            if (st->reason == R_PRECHECK) {
+                cr_result_clear(&call->result);
+                return s_create(call, st);
+            }
+            if (st->reason == R_CHECK) { /* the write did not happen: its error stands */
+                cr_result_clear(&call->result);
+                call->result = st->saved;
+                memset(&st->saved, 0, sizeof st->saved);
+                return CR_STEP_DONE;
+            }
+            /* "already exists" but not readable: retry later, the rkey guards */
+            cr_result_clear(&call->result);
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, (int)prev->status,
+                                "the record key is taken but the record cannot be read yet",
+                                "exists_unreadable");
+        default:
+            /* A failed precheck is no reason not to publish: the rkey still
+             * refuses a second record. */
+            if (st->reason == R_PRECHECK &&
+                call->result.outcome == CRIEUR__OUTCOME__OUTCOME_TRANSIENT) {
+                cr_result_clear(&call->result);
+                return s_create(call, st);
+            }
+            return CR_STEP_DONE;
+        }
+    }
+    case S_CREATE_SENT: {
+        if (!prev || !st) return -1;
+        s_slot_t *sl = s_slot_find(t->account->id, st->cred);
+        const char *handle = sl && sl->s.handle[0] ? sl->s.handle : NULL;
+        switch (cr_bluesky_create_result(prev, handle, call->now_ms, &call->result)) {
+        case CR_BSKY_OK: return CR_STEP_DONE;
+        case CR_BSKY_EXPIRED: return s_expired(call, st);
+        case CR_BSKY_REAUTH: return s_reauth(call, st);
+        case CR_BSKY_EXISTS: cr_result_clear(&call->result); return s_read(call, st, R_EXISTS);
+        case CR_BSKY_CHECK:
+            cr_result_clear(&st->saved);
+            st->saved = call->result;
+            memset(&call->result, 0, sizeof call->result);
+            return s_read(call, st, R_CHECK);
+        default: return CR_STEP_DONE;
+        }
+    }
+    default:
+        return -1;
+    }
+}
+
+const cr_adapter_t cr_bluesky_adapter = {
+    .platform = "bluesky",
+    .kinds = CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_PUBLISH),
+    .step = s_step,
+    .release = s_release,
+};
