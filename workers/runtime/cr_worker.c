@@ -26,6 +26,7 @@
 #define CR_HWM 10000
 #define CR_RECONNECT_IVL_MS 100     /* libzmq's own TCP reconnection, per socket */
 #define CR_RECONNECT_IVL_MAX_MS 2000
+#define CR_STALL_MS 1000 /* slept this much longer than asked: the process was stalled */
 #define CR_BACKOFF_MIN_MS 100       /* new socket after a broker is presumed dead: */
 #define CR_BACKOFF_MAX_MS 2000      /* doubling, each delay jittered in [d/2, d] */
 #define CR_LOG_EVERY_MS 10000       /* rate limit for repeated warnings */
@@ -1388,6 +1389,29 @@ static long s_wait(const cr_worker_t *w, long wait_ms, int64_t now)
     return timeout;
 }
 
+/* The process itself did not run (SIGSTOP, a swapped-out host, a debugger)
+ * for much longer than it meant to sleep. The brokers' messages of that time
+ * may still be on their way through ZeroMQ's I/O thread, so silence measured
+ * across the stall proves nothing: give every broker a fresh liveness window
+ * instead of presuming it dead (which would close its socket and lose the
+ * results just written to it). A broker that really died is found one
+ * window later. */
+static void s_detect_stall(cr_worker_t *w, int64_t poll_start, long timeout)
+{
+    int64_t now = cr_mono_ms();
+    int64_t slept = now - poll_start;
+    if (timeout < 0 || slept <= timeout + CR_STALL_MS) return;
+    w->st.stalls++;
+    cr_warn("this process did not run for %lld ms (paused?); brokers get a fresh liveness "
+            "window worker=%s",
+            (long long)(slept - timeout), w->worker_id);
+    for (size_t i = 0; i < w->nlinks; i++) {
+        cr_link_t *l = &w->links[i];
+        if (l->last_recv_mono < now) l->last_recv_mono = now;
+        if (l->hello_mono < now) l->hello_mono = now;
+    }
+}
+
 int cr_worker_step(cr_worker_t *w, long wait_ms)
 {
     if (w->life == CR_LIFE_STOPPED) return 0;
@@ -1409,7 +1433,9 @@ int cr_worker_step(cr_worker_t *w, long wait_ms)
         w->item_link[nsock++] = i;
     }
     size_t n = nsock + cr_http_fill_pollitems(w->http, w->items + nsock, w->items_cap - nsock);
+    int64_t poll_start = cr_mono_ms();
     int rc = zmq_poll(w->items, (int)n, timeout);
+    s_detect_stall(w, poll_start, timeout);
     if (rc < 0) {
         if (errno == ETERM) return -1;
         if (errno != EINTR) cr_debug("zmq_poll: %s", zmq_strerror(errno));

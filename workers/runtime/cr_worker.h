@@ -117,6 +117,7 @@ typedef struct {
     uint64_t credit_granted;
     uint64_t hellos_sent;
     uint64_t reconnects;        /* broker presumed dead */
+    uint64_t stalls;            /* the process did not run for a while (paused) */
     uint64_t byes_received;
     uint64_t results_expired;   /* dropped after result_ttl_ms waiting for their broker */
     uint32_t in_flight;         /* tasks held (pending or running) */
