@@ -65,6 +65,8 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_text.h"
+#include "sb_vec.h"
 #include "sb_world.h"
 
 #include <microhttpd.h>
@@ -72,6 +74,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#define S_VEC_FIRST 32 /* first capacity of a list */
 
 #define S_PLATFORM "bluesky"
 #define S_HANDLE_SUFFIX ".bsky.social"
@@ -140,47 +144,19 @@ typedef struct {
 } s_blob_t;
 
 typedef struct {
-    void **items;
-    size_t len, cap;
-} s_vec_t;
-
-typedef struct {
     sb_world_t *world;
     sb_map_t *tokens;  /* jwt -> s_token_t (owned) */
     sb_map_t *records; /* uri -> s_record_t (owned) */
-    sb_map_t *repos;   /* did -> s_vec_t of s_record_t * (borrowed), creation order */
+    sb_map_t *repos;   /* did -> sb_vec_t of s_record_t * (borrowed), creation order */
     sb_map_t *dids;    /* did -> sb_account_t (borrowed) */
     sb_map_t *blobs;   /* cid -> s_blob_t (owned) */
-    s_vec_t notifs;    /* s_notif_t * (owned), seq order */
+    sb_vec_t notifs;    /* s_notif_t * (owned), seq order */
     uint64_t token_seq, notif_seq, tid_last;
     size_t issued;     /* tokens issued since the last sweep */
 } s_bsky_t;
 
 /* ------------------------------------------------------------------------ */
 /* Containers and identifiers                                                */
-
-static int
-s_vec_push (s_vec_t *v, void *item)
-{
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 32;
-        void **items = realloc (v->items, cap * sizeof (*items));
-        if (!items)
-            return -1;
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->len++] = item;
-    return 0;
-}
-
-static void
-s_vec_free (void *p)
-{
-    s_vec_t *v = p;
-    free (v->items);
-    free (v);
-}
 
 static void
 s_token_free (void *p)
@@ -375,24 +351,6 @@ s_identifier_handle (const char *ident, char *out, size_t cap)
 /* ------------------------------------------------------------------------ */
 /* Text                                                                      */
 
-static size_t
-s_utf8_next (const char *s, size_t len, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *) s;
-    size_t n = u[0] < 0x80 ? 1 : u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC0 ? 2 : 1;
-    if (n > len)
-        n = 1;
-    if (n == 1) {
-        *cp = u[0];
-        return 1;
-    }
-    uint32_t v = u[0] & (0x7Fu >> n);
-    for (size_t k = 1; k < n; k++)
-        v = (v << 6) | (u[k] & 0x3Fu);
-    *cp = v;
-    return n;
-}
-
 /* Code points that never start a grapheme (approximation of UAX #29's
  * Extend and SpacingMark for the scripts agencies use). */
 static bool
@@ -419,7 +377,7 @@ s_graphemes (const char *text, size_t len)
     bool joined = false, flag_open = false;
     while (i < len) {
         uint32_t cp;
-        i += s_utf8_next (text + i, len - i, &cp);
+        i += sb_utf8_next (text + i, len - i, &cp);
         if (joined) { /* the character after a ZWJ belongs to the sequence */
             joined = false;
             prev = cp;
@@ -700,18 +658,6 @@ s_sweep (s_bsky_t *self, uint64_t now_us)
     free (s.keys);
 }
 
-static const char *
-s_bearer (const sb_req_t *req)
-{
-    const char *auth = sb_req_header (req, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || !sb_prefix_ci (auth, "Bearer "))
-        return NULL;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return *auth ? auth : NULL;
-}
-
 /* Lock held. Checks the request's bearer token of the given kind; on failure
  * fills rep and returns NULL. With --open, an access token this server did
  * not issue names an account that is created on first use. */
@@ -720,7 +666,7 @@ s_auth (s_bsky_t *self, const sb_req_t *req, s_kind_t kind, s_token_t **token_ou
         sb_reply_t *rep)
 {
     sb_world_t *world = self->world;
-    const char *bearer = s_bearer (req);
+    const char *bearer = sb_req_bearer (req);
     if (token_out)
         *token_out = NULL;
     if (!bearer) {
@@ -871,12 +817,12 @@ s_refresh_session (s_bsky_t *self, const sb_req_t *req, sb_reply_t *rep)
 /* Records                                                                   */
 
 /* Lock held. The repo an account's records are listed in (created). */
-static s_vec_t *
+static sb_vec_t *
 s_repo (s_bsky_t *self, sb_account_t *a, bool create)
 {
     char did[33];
     s_did (self, a, did);
-    s_vec_t *v = sb_map_get (self->repos, did);
+    sb_vec_t *v = sb_map_get (self->repos, did);
     if (!v && create) {
         v = calloc (1, sizeof (*v));
         if (v && sb_map_put (self->repos, did, v) != 0) {
@@ -894,7 +840,7 @@ s_store (s_bsky_t *self, sb_account_t *a, const char *collection, const char *rk
 {
     char did[33];
     s_did (self, a, did);
-    s_vec_t *repo = s_repo (self, a, true);
+    sb_vec_t *repo = s_repo (self, a, true);
     s_record_t *r = calloc (1, sizeof (*r));
     size_t ul = strlen (did) + strlen (collection) + strlen (rkey) + 8;
     if (!repo || !r || !(r->uri = malloc (ul)) || !(r->collection = strdup (collection))
@@ -918,7 +864,7 @@ s_store (s_bsky_t *self, sb_account_t *a, const char *collection, const char *rk
         s_record_free (r);
         return NULL;
     }
-    if (s_vec_push (repo, r) != 0) {
+    if (sb_vec_push (repo, r, S_VEC_FIRST) != 0) {
         sb_map_delete (self->records, r->uri);
         return NULL;
     }
@@ -1274,7 +1220,7 @@ s_create_record (s_bsky_t *self, const sb_req_t *req, json_t *body, sb_reply_t *
 static bool
 s_optional_auth (s_bsky_t *self, const sb_req_t *req, sb_reply_t *rep)
 {
-    return !s_bearer (req) || s_auth (self, req, S_ACCESS, NULL, rep) != NULL;
+    return !sb_req_bearer (req) || s_auth (self, req, S_ACCESS, NULL, rep) != NULL;
 }
 
 static void
@@ -1360,7 +1306,7 @@ s_list_records (s_bsky_t *self, const sb_req_t *req, sb_reply_t *rep)
         return;
     }
     bool asc = reverse && (!strcmp (reverse, "true") || !strcmp (reverse, "1"));
-    s_vec_t *list = s_repo (self, a, false);
+    sb_vec_t *list = s_repo (self, a, false);
     size_t n = 0;
     s_record_t **picked = list && list->len ? calloc (list->len, sizeof (*picked)) : NULL;
     for (size_t i = 0; picked && i < list->len; i++) {
@@ -1659,7 +1605,7 @@ s_create_state (sb_world_t *world)
     self->world = world;
     self->tokens = sb_map_new (s_token_free);
     self->records = sb_map_new (s_record_free);
-    self->repos = sb_map_new (s_vec_free);
+    self->repos = sb_map_new (sb_vec_free);
     self->dids = sb_map_new (NULL);
     self->blobs = sb_map_new (s_blob_free);
     if (!self->tokens || !self->records || !self->repos || !self->dids || !self->blobs) {
@@ -1715,7 +1661,7 @@ static bool
 s_identify (void *state, const sb_req_t *req, char *handle, size_t cap)
 {
     s_bsky_t *self = state;
-    const char *bearer = s_bearer (req);
+    const char *bearer = sb_req_bearer (req);
     if (bearer) {
         s_token_t *t = strlen (bearer) <= 4096 ? sb_map_get (self->tokens, bearer) : NULL;
         if (t) {
@@ -1902,7 +1848,7 @@ s_mention (void *state, const json_t *spec, sb_buf_t *out)
         free (nt);
         goto oom;
     }
-    if (s_vec_push (&self->notifs, nt) != 0) {
+    if (sb_vec_push (&self->notifs, nt, S_VEC_FIRST) != 0) {
         free (nt->subject);
         free (nt);
         goto oom;

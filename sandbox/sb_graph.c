@@ -56,6 +56,8 @@
 #include "sb_log.h"
 #include "sb_map.h"
 #include "sb_params.h"
+#include "sb_text.h"
+#include "sb_vec.h"
 #include "sb_world.h"
 
 #include <microhttpd.h>
@@ -65,6 +67,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#define S_VEC_FIRST 16 /* first capacity of a list */
 
 #define S_PAGE_DEFAULT 25
 #define S_PAGE_MAX 100
@@ -249,17 +253,11 @@ struct g_obj {
 };
 
 typedef struct {
-    void **items;
-    size_t len;
-    size_t cap;
-} s_vec_t;
-
-typedef struct {
     sb_world_t *world;
     const g_spec_t *spec;
     sb_map_t *objects;   /* id -> g_obj_t (owned) */
-    sb_map_t *timelines; /* account id -> s_vec_t of posts (borrowed), creation order */
-    sb_map_t *replies;   /* object id -> s_vec_t of its direct comments (borrowed) */
+    sb_map_t *timelines; /* account id -> sb_vec_t of posts (borrowed), creation order */
+    sb_map_t *replies;   /* object id -> sb_vec_t of its direct comments (borrowed) */
 } g_state_t;
 
 /* The throttling state of an answer, for the usage headers. */
@@ -273,29 +271,6 @@ static atomic_uint_fast64_t s_trace_seq;
 /* ------------------------------------------------------------------------ */
 /* Containers and objects                                                    */
 
-static int
-s_vec_push (s_vec_t *v, void *item)
-{
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        void **items = realloc (v->items, cap * sizeof (*items));
-        if (!items)
-            return -1;
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->len++] = item;
-    return 0;
-}
-
-static void
-s_vec_free (void *p)
-{
-    s_vec_t *v = p;
-    free (v->items);
-    free (v);
-}
-
 static void
 s_obj_free (void *p)
 {
@@ -307,10 +282,10 @@ s_obj_free (void *p)
     free (o);
 }
 
-static s_vec_t *
+static sb_vec_t *
 s_index (sb_map_t *map, const char *key, bool create)
 {
-    s_vec_t *v = sb_map_get (map, key);
+    sb_vec_t *v = sb_map_get (map, key);
     if (!v && create) {
         v = calloc (1, sizeof (*v));
         if (v && sb_map_put (map, key, v) != 0) {
@@ -321,7 +296,7 @@ s_index (sb_map_t *map, const char *key, bool create)
     return v;
 }
 
-static s_vec_t *
+static sb_vec_t *
 s_timeline (g_state_t *self, const sb_account_t *a, bool create)
 {
     char key[24];
@@ -433,15 +408,6 @@ s_parse_when (const char *v, uint64_t *out_us)
         return -1;
     *out_us = (uint64_t) t * 1000000u;
     return 0;
-}
-
-static bool
-s_blank (const char *text)
-{
-    for (const char *p = text; p && *p; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\f' && *p != '\v')
-            return false;
-    return true;
 }
 
 /* http(s)://host[/...] without spaces or control characters. */
@@ -906,7 +872,7 @@ s_parse_cursor (const char *v, uint64_t *num)
  * Query: limit, after, since, until. */
 static void
 s_render_page (const g_state_t *self, const sb_req_t *req, const sb_params_t *params,
-               s_vec_t *items, bool newest_first, unsigned fields, const char *summary,
+               sb_vec_t *items, bool newest_first, unsigned fields, const char *summary,
                sb_reply_t *rep)
 {
     int64_t limit = S_PAGE_DEFAULT;
@@ -1015,7 +981,7 @@ s_fb_new_post (g_state_t *self, sb_account_t *page, uint64_t now_us, const char 
         free (u);
         return NULL;
     }
-    s_vec_t *timeline = s_timeline (self, page, true);
+    sb_vec_t *timeline = s_timeline (self, page, true);
     if (!timeline) {
         free (text);
         free (u);
@@ -1024,7 +990,7 @@ s_fb_new_post (g_state_t *self, sb_account_t *page, uint64_t now_us, const char 
     g_obj_t *o = s_obj_new (self, O_POST, page, now_us, page->handle, text, u);
     if (!o)
         return NULL;
-    if (s_vec_push (timeline, o) != 0) {
+    if (sb_vec_push (timeline, o, S_VEC_FIRST) != 0) {
         sb_map_delete (self->objects, o->id);
         return NULL;
     }
@@ -1067,7 +1033,7 @@ s_fb_feed (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
         s_param_error (rep, "(#100) Param message must not contain NUL characters");
         return;
     }
-    if ((!message || s_blank (message)) && (!link || !*link)) {
+    if ((!message || sb_blank (message)) && (!link || !*link)) {
         s_param_error (rep, "(#100) At least one of the parameters message or link is required");
         return;
     }
@@ -1083,7 +1049,7 @@ s_fb_feed (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
         return;
     }
     /* the same message on the same page within the window: 506 */
-    s_vec_t *timeline = s_timeline (self, page, false);
+    sb_vec_t *timeline = s_timeline (self, page, false);
     for (size_t i = timeline ? timeline->len : 0; message && mlen > 0 && i > 0; i--) {
         g_obj_t *o = timeline->items[i - 1];
         if (req->now_us > o->created_us && req->now_us - o->created_us > S_FB_DUPLICATE_WINDOW_US)
@@ -1151,7 +1117,7 @@ s_fb_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, s
 {
     size_t mlen = 0;
     const char *message = sb_params_get (params, "message", &mlen);
-    if (!message || s_blank (message) || strlen (message) != mlen) {
+    if (!message || sb_blank (message) || strlen (message) != mlen) {
         s_param_error (rep, "(#100) The parameter message is required");
         return;
     }
@@ -1159,7 +1125,7 @@ s_fb_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, s
         s_param_error (rep, "(#100) Param message is too long");
         return;
     }
-    s_vec_t *list = s_index (self->replies, target->id, true);
+    sb_vec_t *list = s_index (self->replies, target->id, true);
     char *text = strdup (message);
     char prefix[24];
     snprintf (prefix, sizeof (prefix), "%llu", (unsigned long long) target->num);
@@ -1168,7 +1134,7 @@ s_fb_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, s
         o = s_obj_new (self, O_COMMENT, me, req->now_us, prefix, text, NULL); /* takes text */
     else
         free (text);
-    if (!o || s_vec_push (list, o) != 0) {
+    if (!o || sb_vec_push (list, o, S_VEC_FIRST) != 0) {
         if (o)
             sb_map_delete (self->objects, o->id);
         s_oom (rep);
@@ -1184,11 +1150,11 @@ s_fb_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, s
 }
 
 static int
-s_collect_stream (const g_state_t *self, const g_obj_t *o, s_vec_t *out)
+s_collect_stream (const g_state_t *self, const g_obj_t *o, sb_vec_t *out)
 {
-    s_vec_t *list = sb_map_get (self->replies, o->id);
+    sb_vec_t *list = sb_map_get (self->replies, o->id);
     for (size_t i = 0; list && i < list->len; i++) {
-        if (s_vec_push (out, list->items[i]) != 0
+        if (sb_vec_push (out, list->items[i], S_VEC_FIRST) != 0
             || s_collect_stream (self, list->items[i], out) != 0)
             return -1;
     }
@@ -1216,7 +1182,7 @@ s_fb_comments (g_state_t *self, const sb_req_t *req, const sb_params_t *params, 
     const char *summary = sb_params_get (params, "summary", NULL);
     bool stream = filter && strcmp (filter, "stream") == 0;
     bool reverse = order && strcmp (order, "reverse_chronological") == 0;
-    s_vec_t all = { 0 }, *items = sb_map_get (self->replies, target->id);
+    sb_vec_t all = { 0 }, *items = sb_map_get (self->replies, target->id);
     if (stream) {
         if (s_collect_stream (self, target, &all) != 0) {
             free (all.items);
@@ -1270,7 +1236,7 @@ s_container (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb
         }
         if (strcmp (mtype, "TEXT") == 0) {
             media_type = "TEXT_POST";
-            if (!text || s_blank (text)) {
+            if (!text || sb_blank (text)) {
                 s_param_error (rep, "(#100) The parameter text is required for TEXT posts");
                 return;
             }
@@ -1330,7 +1296,7 @@ s_container (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb
 static int64_t
 s_quota_used (g_state_t *self, const sb_account_t *a, uint64_t now_us, uint64_t *oldest_us)
 {
-    s_vec_t *timeline = s_timeline (self, a, false);
+    sb_vec_t *timeline = s_timeline (self, a, false);
     int64_t used = 0;
     *oldest_us = 0;
     for (size_t i = timeline ? timeline->len : 0; i > 0; i--) {
@@ -1403,7 +1369,7 @@ s_publish (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
                  M_QUOTA);
         return;
     }
-    s_vec_t *timeline = s_timeline (self, me, true);
+    sb_vec_t *timeline = s_timeline (self, me, true);
     char *t = strdup (c->text);
     char *u = c->url ? strdup (c->url) : NULL;
     g_obj_t *o = NULL;
@@ -1413,7 +1379,7 @@ s_publish (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
         free (t);
         free (u);
     }
-    if (!o || s_vec_push (timeline, o) != 0) {
+    if (!o || sb_vec_push (timeline, o, S_VEC_FIRST) != 0) {
         if (o)
             sb_map_delete (self->objects, o->id);
         s_oom (rep);
@@ -1687,8 +1653,8 @@ s_create_for (sb_world_t *world, const g_spec_t *spec)
     self->world = world;
     self->spec = spec;
     self->objects = sb_map_new (s_obj_free);
-    self->timelines = sb_map_new (s_vec_free);
-    self->replies = sb_map_new (s_vec_free);
+    self->timelines = sb_map_new (sb_vec_free);
+    self->replies = sb_map_new (sb_vec_free);
     if (!self->objects || !self->timelines || !self->replies) {
         sb_map_destroy (&self->objects);
         sb_map_destroy (&self->timelines);

@@ -32,6 +32,9 @@ typedef struct {
 
 const char *sb_req_header (const sb_req_t *req, const char *name);
 const char *sb_req_arg (const sb_req_t *req, const char *name);
+/* The token of an "Authorization: Bearer <token>" header (scheme matched
+ * without case, spaces after it skipped); NULL without one or if empty. */
+const char *sb_req_bearer (const sb_req_t *req);
 /* Collects every query argument called name (repeated keys such as id[]). */
 size_t sb_req_args (const sb_req_t *req, const char *name, const char **out, size_t max);
 bool sb_req_is (const sb_req_t *req, const char *method);

@@ -59,6 +59,8 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_text.h"
+#include "sb_vec.h"
 #include "sb_world.h"
 
 #include <microhttpd.h>
@@ -66,6 +68,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define S_VEC_FIRST 16 /* first capacity of a list */
 
 #define S_PLATFORM "linkedin"
 #define S_MAX_CHARS 3000
@@ -123,12 +127,6 @@ typedef enum {
 } s_endpoint_t;
 
 typedef struct {
-    void **items;
-    size_t len;
-    size_t cap;
-} s_vec_t;
-
-typedef struct {
     uint64_t id;
     char actor[S_URN_MAX];
     uint64_t created_us;
@@ -144,41 +142,18 @@ typedef struct {
     char visibility[16];
     char feed[16];         /* distribution.feedDistribution */
     bool reshare_disabled;
-    s_vec_t comments;      /* s_comment_t * (owned), creation order */
+    sb_vec_t comments;      /* s_comment_t * (owned), creation order */
     int64_t likes;
 } s_post_t;
 
 typedef struct {
     sb_world_t *world;
-    s_vec_t posts;      /* s_post_t * (owned), id order */
-    sb_map_t *authored; /* account id -> s_vec_t of s_post_t * (borrowed), id order */
+    sb_vec_t posts;      /* s_post_t * (owned), id order */
+    sb_map_t *authored; /* account id -> sb_vec_t of s_post_t * (borrowed), id order */
 } s_li_t;
 
 /* ------------------------------------------------------------------------ */
 /* Containers                                                                */
-
-static int
-s_vec_push (s_vec_t *v, void *item)
-{
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        void **items = realloc (v->items, cap * sizeof (*items));
-        if (!items)
-            return -1;
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->len++] = item;
-    return 0;
-}
-
-static void
-s_vec_free (void *p)
-{
-    s_vec_t *v = p;
-    free (v->items);
-    free (v);
-}
 
 static void
 s_comment_free (s_comment_t *c)
@@ -202,12 +177,12 @@ s_post_free (s_post_t *p)
     free (p);
 }
 
-static s_vec_t *
+static sb_vec_t *
 s_authored (s_li_t *self, uint64_t account_id, bool create)
 {
     char key[24];
     snprintf (key, sizeof (key), "%llu", (unsigned long long) account_id);
-    s_vec_t *v = sb_map_get (self->authored, key);
+    sb_vec_t *v = sb_map_get (self->authored, key);
     if (!v && create) {
         v = calloc (1, sizeof (*v));
         if (v && sb_map_put (self->authored, key, v) != 0) {
@@ -307,15 +282,6 @@ s_render (const char *s, size_t n)
         return NULL;
     }
     return sb_buf_steal (&out, NULL);
-}
-
-static bool
-s_blank (const char *text)
-{
-    for (const char *p = text; p && *p; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\f' && *p != '\v')
-            return false;
-    return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -479,18 +445,6 @@ s_paging (sb_buf_t *out, size_t start, size_t count, size_t total, const char *n
 
 /* ------------------------------------------------------------------------ */
 /* Authentication, versions and rate limits                                  */
-
-static const char *
-s_bearer (const sb_req_t *req)
-{
-    const char *auth = sb_req_header (req, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || !sb_prefix_ci (auth, "Bearer "))
-        return NULL;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return *auth ? auth : NULL;
-}
 
 /* Lock held. The token's account; with --open, created on first use. */
 static sb_account_t *
@@ -718,7 +672,7 @@ s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account
     char *text = s_render (commentary, clen);
     if (!text)
         goto oom;
-    if (s_blank (text)) {
+    if (sb_blank (text)) {
         s_input_error (rep, S_EXCEPTION "Commentary must not be empty for a post without content",
                        "Commentary must not be empty for a post without content", "/commentary",
                        "MISSING_FIELD");
@@ -737,7 +691,7 @@ s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account
         return;
     }
     /* The same text by the same author within a day: a duplicate. */
-    s_vec_t *mine = s_authored (self, account->id, true);
+    sb_vec_t *mine = s_authored (self, account->id, true);
     for (size_t i = mine ? mine->len : 0; i > 0; i--) {
         s_post_t *p = mine->items[i - 1];
         if (req->now_us > p->created_us && req->now_us - p->created_us > S_DUPLICATE_WINDOW_US)
@@ -768,11 +722,11 @@ s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account
               json_string_value (
                   json_object_get (json_object_get (body, "distribution"), "feedDistribution")));
     post->reshare_disabled = json_is_true (json_object_get (body, "isReshareDisabledByAuthor"));
-    if (!post->commentary || s_vec_push (&self->posts, post) != 0) {
+    if (!post->commentary || sb_vec_push (&self->posts, post, S_VEC_FIRST) != 0) {
         s_post_free (post);
         goto oom;
     }
-    if (s_vec_push (mine, post) != 0) {
+    if (sb_vec_push (mine, post, S_VEC_FIRST) != 0) {
         self->posts.len--;
         s_post_free (post);
         goto oom;
@@ -854,7 +808,7 @@ s_find (s_li_t *self, const sb_req_t *req, const sb_account_t *account, sb_reply
         return;
     }
     /* posts are never edited here: LAST_MODIFIED and CREATED give one order */
-    const s_vec_t *mine = s_authored (self, account->id, false);
+    const sb_vec_t *mine = s_authored (self, account->id, false);
     size_t total = mine ? mine->len : 0;
     char next[S_URN_MAX + 80];
     snprintf (next, sizeof (next), "/rest/posts?q=author&author=%s&sortBy=%s", org,
@@ -932,7 +886,7 @@ s_add_comment (s_li_t *self, s_post_t *p, const char *actor, const char *text, u
     c->created_us = now_us;
     snprintf (c->actor, sizeof (c->actor), "%s", actor);
     c->text = strdup (text);
-    if (!c->text || s_vec_push (&p->comments, c) != 0) {
+    if (!c->text || sb_vec_push (&p->comments, c, S_VEC_FIRST) != 0) {
         s_comment_free (c);
         return NULL;
     }
@@ -966,7 +920,7 @@ s_comment (s_li_t *self, const sb_req_t *req, json_t *body, const char *urn,
         s_denied (rep, S_ACTOR_DENIED);
         return;
     }
-    if (s_blank (text)) {
+    if (sb_blank (text)) {
         s_input_error (rep, S_EXCEPTION "Comment text must not be empty",
                        "Comment text must not be empty", "/message/text", "MISSING_FIELD");
         return;
@@ -1024,7 +978,7 @@ s_statistics (s_li_t *self, const sb_req_t *req, const sb_account_t *account, sb
         s_denied (rep, msg);
         return;
     }
-    const s_vec_t *mine = s_authored (self, account->id, false);
+    const sb_vec_t *mine = s_authored (self, account->id, false);
     s_post_t *picked[S_MAX_SHARES];
     size_t n = 0;
     if (shares) {
@@ -1144,7 +1098,7 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     json_t *body = NULL;
     if (route.ep == S_EP_CREATE || route.ep == S_EP_COMMENT)
         body = json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
-    const char *token = s_bearer (req);
+    const char *token = sb_req_bearer (req);
 
     sb_world_lock (world);
     sb_account_t *account = token ? s_authenticate (self, token, req->now_us) : NULL;
@@ -1187,7 +1141,7 @@ s_create_state (sb_world_t *world)
     if (!self)
         return NULL;
     self->world = world;
-    self->authored = sb_map_new (s_vec_free);
+    self->authored = sb_map_new (sb_vec_free);
     if (!self->authored) {
         free (self);
         return NULL;
@@ -1222,7 +1176,7 @@ static bool
 s_identify (void *state, const sb_req_t *req, char *handle, size_t cap)
 {
     s_li_t *self = state;
-    const char *token = s_bearer (req);
+    const char *token = sb_req_bearer (req);
     if (!token || strlen (token) > 1024 || sb_accounts_revoked (self->world->accounts, token))
         return false;
     sb_account_t *a = sb_accounts_by_token (self->world->accounts, S_PLATFORM, token);
@@ -1301,7 +1255,7 @@ s_mention (void *state, const json_t *spec, sb_buf_t *out)
         sb_buf_printf (out, "{\"likes\":%lld}", (long long) p->likes);
         return 201;
     }
-    if (!text || s_blank (text)) {
+    if (!text || sb_blank (text)) {
         sb_buf_adds (out, "{\"error\":\"'text' is required (or \\\"like\\\":true)\"}");
         return 422;
     }

@@ -14,12 +14,16 @@
 #include "sb_log.h"
 #include "sb_map.h"
 #include "sb_params.h"
+#include "sb_text.h"
+#include "sb_vec.h"
 #include "sb_world.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define S_VEC_FIRST 256 /* first capacity of a list */
 
 #define S_IDEMPOTENCY_TTL_US (3600ull * 1000000ull)   /* Mastodon: 1 hour */
 #define S_MAX_MEDIA 4
@@ -79,13 +83,7 @@ typedef struct {
 } s_notification_t;
 
 typedef struct {
-    void **items;
-    size_t len;
-    size_t cap;
-} s_vec_t;
-
-typedef struct {
-    s_vec_t statuses;   /* s_status_t *, id order */
+    sb_vec_t statuses;   /* s_status_t *, id order */
     size_t live;        /* not deleted */
     uint64_t last_status_us;
 } s_timeline_t;
@@ -97,8 +95,8 @@ typedef struct {
 
 typedef struct {
     sb_world_t *world;
-    s_vec_t statuses;         /* s_status_t * (owned), id order */
-    s_vec_t notifications;    /* s_notification_t * (owned), id order */
+    sb_vec_t statuses;         /* s_status_t * (owned), id order */
+    sb_vec_t notifications;    /* s_notification_t * (owned), id order */
     sb_map_t *timelines;      /* account id -> s_timeline_t */
     sb_map_t *idempotency;    /* "account id\x1fkey" -> s_idempotency_t */
     sb_map_t *media;          /* media id -> s_media_t */
@@ -107,21 +105,6 @@ typedef struct {
 
 /* ------------------------------------------------------------------------ */
 /* Small containers                                                          */
-
-static int
-s_vec_push (s_vec_t *v, void *item)
-{
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 256;
-        void **items = realloc (v->items, cap * sizeof (*items));
-        if (!items)
-            return -1;
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->len++] = item;
-    return 0;
-}
 
 static void
 s_status_free (s_status_t *s)
@@ -202,40 +185,13 @@ s_visible_to (const s_status_t *s, const sb_account_t *viewer)
 /* ------------------------------------------------------------------------ */
 /* Text: length and HTML, as Mastodon's validator and formatter do            */
 
-/* Length of the URL starting at text[i] (0 if none): http(s)://, up to the
- * next whitespace, trailing punctuation excluded (twitter-text's rule). */
-static size_t
-s_url_at (const char *text, size_t len, size_t i)
-{
-    size_t scheme;
-    if (len - i > 8 && strncmp (text + i, "https://", 8) == 0)
-        scheme = 8;
-    else if (len - i > 7 && strncmp (text + i, "http://", 7) == 0)
-        scheme = 7;
-    else
-        return 0;
-    if (i > 0) {
-        char prev = text[i - 1];
-        if ((prev >= 'a' && prev <= 'z') || (prev >= 'A' && prev <= 'Z')
-            || (prev >= '0' && prev <= '9') || prev == '@' || prev == '/' || prev == '.')
-            return 0;
-    }
-    size_t end = i + scheme;
-    while (end < len && text[end] != ' ' && text[end] != '\n' && text[end] != '\t'
-           && text[end] != '\r' && text[end] != '<' && text[end] != '>' && text[end] != '"')
-        end++;
-    while (end > i + scheme && strchr (".,:;!?'\")", text[end - 1]))
-        end--;
-    return end > i + scheme ? end - i : 0;
-}
-
 static size_t
 s_text_length (const char *text, size_t len)
 {
     size_t count = 0;
     size_t i = 0;
     while (i < len) {
-        size_t url = (text[i] == 'h') ? s_url_at (text, len, i) : 0;
+        size_t url = (text[i] == 'h') ? sb_url_at (text, len, i) : 0;
         if (url) {
             count += S_URL_LENGTH;
             i += url;
@@ -277,7 +233,7 @@ s_render_content (sb_buf_t *out, const char *prefix_html, const char *text, size
     size_t i = 0, run = 0;
     while (i < len) {
         char c = text[i];
-        size_t url = (c == 'h') ? s_url_at (text, len, i) : 0;
+        size_t url = (c == 'h') ? sb_url_at (text, len, i) : 0;
         if (url || c == '\n' || c == '\r') {
             sb_buf_add_html (out, text + run, i - run);
             if (url) {
@@ -308,15 +264,6 @@ s_render_content (sb_buf_t *out, const char *prefix_html, const char *text, size
     }
     sb_buf_add_html (out, text + run, len - run);
     sb_buf_adds (out, "</p>");
-}
-
-static bool
-s_blank (const char *text)
-{
-    for (const char *p = text; p && *p; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\f' && *p != '\v')
-            return false;
-    return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -691,7 +638,7 @@ s_create_status (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *par
         if (m && m->account_id == account->id && m->status_id == 0)
             media[nmedia++] = m;
     }
-    if (s_blank (text) && nmedia == 0) {
+    if (sb_blank (text) && nmedia == 0) {
         sb_reply_error (rep, 422, S_ERR_BLANK);
         return;
     }
@@ -746,9 +693,9 @@ s_create_status (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *par
         status->in_reply_to_account_id = parent->account->id;
     }
     s_timeline_t *timeline = s_timeline (self, account->id, true);
-    if (!timeline || s_vec_push (&self->statuses, status) != 0)
+    if (!timeline || sb_vec_push (&self->statuses, status, S_VEC_FIRST) != 0)
         goto oom;
-    if (s_vec_push (&timeline->statuses, status) != 0) {
+    if (sb_vec_push (&timeline->statuses, status, S_VEC_FIRST) != 0) {
         self->statuses.len--;
         goto oom;
     }
@@ -995,7 +942,7 @@ s_notifications (s_mastodon_t *self, const sb_req_t *req, sb_account_t *account,
     s_notification_t *picked[S_NOTIFICATIONS_MAX];
     size_t n = 0;
     if (s_type_wanted (req, "mention")) {
-        const s_vec_t *all = &self->notifications;
+        const sb_vec_t *all = &self->notifications;
         if (page.min_id) {
             for (size_t i = 0; i < all->len && n < page.limit; i++) {
                 s_notification_t *x = all->items[i];
@@ -1428,9 +1375,9 @@ s_mention (void *state, const json_t *spec, sb_buf_t *out)
         status->in_reply_to_id = parent->id;
         status->in_reply_to_account_id = parent->account->id;
     }
-    if (s_vec_push (&self->statuses, status) != 0)
+    if (sb_vec_push (&self->statuses, status, S_VEC_FIRST) != 0)
         goto oom;
-    if (s_vec_push (&timeline->statuses, status) != 0) {
+    if (sb_vec_push (&timeline->statuses, status, S_VEC_FIRST) != 0) {
         self->statuses.len--;
         goto oom;
     }
@@ -1443,7 +1390,7 @@ s_mention (void *state, const json_t *spec, sb_buf_t *out)
     notification->from = sender;
     notification->status = status;
     notification->created_us = now;
-    if (s_vec_push (&self->notifications, notification) != 0) {
+    if (sb_vec_push (&self->notifications, notification, S_VEC_FIRST) != 0) {
         notification = NULL;   /* the status stays, without a notification */
         goto oom_after_status;
     }

@@ -69,6 +69,18 @@ sb_req_arg (const sb_req_t *req, const char *name)
     return MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *
+sb_req_bearer (const sb_req_t *req)
+{
+    const char *auth = sb_req_header (req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || !sb_prefix_ci (auth, "Bearer "))
+        return NULL;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return *auth ? auth : NULL;
+}
+
 typedef struct {
     const char *name;
     const char **out;

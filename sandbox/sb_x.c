@@ -26,6 +26,8 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_text.h"
+#include "sb_vec.h"
 #include "sb_world.h"
 
 #include <microhttpd.h>
@@ -33,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define S_VEC_FIRST 64 /* first capacity of a list */
 
 #define S_PLATFORM "x"
 #define S_MAX_WEIGHTED 280
@@ -138,43 +142,14 @@ typedef struct {
 } s_tweet_t;
 
 typedef struct {
-    void **items;
-    size_t len;
-    size_t cap;
-} s_vec_t;
-
-typedef struct {
     sb_world_t *world;
-    s_vec_t tweets;       /* s_tweet_t * (owned), id order */
-    sb_map_t *timelines;  /* author id -> s_vec_t of s_tweet_t * (borrowed), id order */
-    sb_map_t *mentioned;  /* user id -> s_vec_t of s_tweet_t * (borrowed), id order */
+    sb_vec_t tweets;       /* s_tweet_t * (owned), id order */
+    sb_map_t *timelines;  /* author id -> sb_vec_t of s_tweet_t * (borrowed), id order */
+    sb_map_t *mentioned;  /* user id -> sb_vec_t of s_tweet_t * (borrowed), id order */
 } s_x_t;
 
 /* ------------------------------------------------------------------------ */
 /* Containers                                                                */
-
-static int
-s_vec_push (s_vec_t *v, void *item)
-{
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        void **items = realloc (v->items, cap * sizeof (*items));
-        if (!items)
-            return -1;
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->len++] = item;
-    return 0;
-}
-
-static void
-s_vec_free (void *p)
-{
-    s_vec_t *v = p;
-    free (v->items);
-    free (v);
-}
 
 static void
 s_tweet_free (s_tweet_t *t)
@@ -185,12 +160,12 @@ s_tweet_free (s_tweet_t *t)
     free (t);
 }
 
-static s_vec_t *
+static sb_vec_t *
 s_index (sb_map_t *map, uint64_t user_id, bool create)
 {
     char key[24];
     snprintf (key, sizeof (key), "%llu", (unsigned long long) user_id);
-    s_vec_t *v = sb_map_get (map, key);
+    sb_vec_t *v = sb_map_get (map, key);
     if (!v && create) {
         v = calloc (1, sizeof (*v));
         if (v && sb_map_put (map, key, v) != 0) {
@@ -228,53 +203,6 @@ s_user (const s_x_t *self, uint64_t id)
 /* ------------------------------------------------------------------------ */
 /* Text: weighted length and how X shows text                                */
 
-/* Length of the http(s) URL starting at text[i] (0 if none): up to the next
- * whitespace, trailing punctuation excluded (twitter-text's rule). */
-static size_t
-s_url_at (const char *text, size_t len, size_t i)
-{
-    size_t scheme;
-    if (len - i > 8 && strncmp (text + i, "https://", 8) == 0)
-        scheme = 8;
-    else if (len - i > 7 && strncmp (text + i, "http://", 7) == 0)
-        scheme = 7;
-    else
-        return 0;
-    if (i > 0) {
-        char prev = text[i - 1];
-        if ((prev >= 'a' && prev <= 'z') || (prev >= 'A' && prev <= 'Z')
-            || (prev >= '0' && prev <= '9') || prev == '@' || prev == '/' || prev == '.')
-            return 0;
-    }
-    size_t end = i + scheme;
-    while (end < len && text[end] != ' ' && text[end] != '\n' && text[end] != '\t'
-           && text[end] != '\r' && text[end] != '<' && text[end] != '>' && text[end] != '"')
-        end++;
-    while (end > i + scheme && strchr (".,:;!?'\")", text[end - 1]))
-        end--;
-    return end > i + scheme ? end - i : 0;
-}
-
-/* Decodes one code point of valid UTF-8 (checked by the JSON parser);
- * returns its length in bytes (1 for a stray byte). */
-static size_t
-s_utf8_next (const char *s, size_t len, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *) s;
-    size_t n = u[0] < 0x80 ? 1 : u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC0 ? 2 : 1;
-    if (n > len)
-        n = 1;
-    if (n == 1) {
-        *cp = u[0];
-        return 1;
-    }
-    uint32_t v = u[0] & (0x7Fu >> n);
-    for (size_t k = 1; k < n; k++)
-        v = (v << 6) | (u[k] & 0x3Fu);
-    *cp = v;
-    return n;
-}
-
 /* twitter-text v3: these ranges weigh 1, everything else 2. */
 static size_t
 s_weight (uint32_t cp)
@@ -294,7 +222,7 @@ s_weighted_length (const char *text, size_t len)
     bool flag_open = false; /* one regional indicator waiting for its pair */
     uint32_t base = 0;
     while (i < len) {
-        size_t url = text[i] == 'h' ? s_url_at (text, len, i) : 0;
+        size_t url = text[i] == 'h' ? sb_url_at (text, len, i) : 0;
         if (url) {
             total += S_URL_WEIGHT;
             i += url;
@@ -303,7 +231,7 @@ s_weighted_length (const char *text, size_t len)
             continue;
         }
         uint32_t cp;
-        i += s_utf8_next (text + i, len - i, &cp);
+        i += sb_utf8_next (text + i, len - i, &cp);
         if (joined) { /* the character after a ZWJ belongs to the emoji */
             joined = false;
             continue;
@@ -340,15 +268,6 @@ s_weighted_length (const char *text, size_t len)
     return total;
 }
 
-static bool
-s_blank (const char *text)
-{
-    for (const char *p = text; p && *p; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\f' && *p != '\v')
-            return false;
-    return true;
-}
-
 /* A stable t.co-style link for a URL (FNV-1a of the URL, base 62). */
 static void
 s_tco (const char *url, size_t len, char *out, size_t cap)
@@ -378,7 +297,7 @@ s_add_text (sb_buf_t *out, const char *text)
     size_t len = strlen (text), i = 0, run = 0;
     while (i < len) {
         char c = text[i];
-        size_t url = c == 'h' ? s_url_at (text, len, i) : 0;
+        size_t url = c == 'h' ? sb_url_at (text, len, i) : 0;
         if (!url && c != '&' && c != '<' && c != '>') {
             i++;
             continue;
@@ -631,18 +550,6 @@ s_render_includes (sb_buf_t *out, s_tweet_t **tweets, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Authentication and rate limits                                            */
 
-static const char *
-s_bearer (const sb_req_t *req)
-{
-    const char *auth = sb_req_header (req, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || !sb_prefix_ci (auth, "Bearer "))
-        return NULL;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return *auth ? auth : NULL;
-}
-
 /* Lock held. Resolves the token; with --open, creates the account. */
 static sb_account_t *
 s_authenticate (s_x_t *self, const char *token, uint64_t now_us)
@@ -756,7 +663,7 @@ s_page_in (const s_page_t *page, const s_tweet_t *t)
 
 /* Renders a newest-first page of list (id order) as {"data","includes","meta"}. */
 static void
-s_render_page (const sb_req_t *req, const s_vec_t *list, bool exclude_replies,
+s_render_page (const sb_req_t *req, const sb_vec_t *list, bool exclude_replies,
                sb_reply_t *rep)
 {
     s_page_t page;
@@ -870,7 +777,7 @@ s_create (s_x_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
             return;
         }
     }
-    if (s_blank (text) && nmedia == 0) {
+    if (sb_blank (text) && nmedia == 0) {
         s_invalid (rep, "text", text, "Tweet text is empty: text or media is required");
         return;
     }
@@ -884,7 +791,7 @@ s_create (s_x_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
         return;
     }
     /* X refuses the same text from the same user within a day. */
-    s_vec_t *timeline = s_index (self->timelines, account->id, true);
+    sb_vec_t *timeline = s_index (self->timelines, account->id, true);
     for (size_t i = timeline ? timeline->len : 0; i > 0; i--) {
         s_tweet_t *t = timeline->items[i - 1];
         if (req->now_us > t->created_us && req->now_us - t->created_us > S_DUPLICATE_WINDOW_US)
@@ -908,9 +815,9 @@ s_create (s_x_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
     }
     memcpy (tweet->media, media_ids, nmedia * sizeof (media_ids[0]));
     tweet->nmedia = nmedia;
-    if (!tweet->text || s_vec_push (&self->tweets, tweet) != 0)
+    if (!tweet->text || sb_vec_push (&self->tweets, tweet, S_VEC_FIRST) != 0)
         goto oom;
-    if (s_vec_push (timeline, tweet) != 0) {
+    if (sb_vec_push (timeline, tweet, S_VEC_FIRST) != 0) {
         self->tweets.len--;
         goto oom;
     }
@@ -1125,7 +1032,7 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     json_t *body = NULL;
     if (route.ep == S_EP_CREATE)
         body = json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
-    const char *token = s_bearer (req);
+    const char *token = sb_req_bearer (req);
     sb_rate_t rate;
     bool rate_set = false;
 
@@ -1171,8 +1078,8 @@ s_create_state (sb_world_t *world)
     if (!self)
         return NULL;
     self->world = world;
-    self->timelines = sb_map_new (s_vec_free);
-    self->mentioned = sb_map_new (s_vec_free);
+    self->timelines = sb_map_new (sb_vec_free);
+    self->mentioned = sb_map_new (sb_vec_free);
     if (!self->timelines || !self->mentioned) {
         sb_map_destroy (&self->timelines);
         sb_map_destroy (&self->mentioned);
@@ -1211,7 +1118,7 @@ static bool
 s_identify (void *state, const sb_req_t *req, char *handle, size_t cap)
 {
     s_x_t *self = state;
-    const char *token = s_bearer (req);
+    const char *token = sb_req_bearer (req);
     if (!token || strlen (token) > 1024 || sb_accounts_revoked (self->world->accounts, token))
         return false;
     sb_account_t *a = sb_accounts_by_token (self->world->accounts, S_PLATFORM, token);
@@ -1239,7 +1146,7 @@ s_fault (void *state, const sb_req_t *req, int status, sb_reply_t *rep)
         char segs[5][64];
         size_t n = s_split (req->path, segs, 5);
         s_route_t route = s_route (req, segs, n);
-        const char *token = s_bearer (req);
+        const char *token = sb_req_bearer (req);
         char handle[SB_HANDLE_MAX];
         if (token && route.ep != S_EP_NONE) {
             sb_world_lock (self->world);
@@ -1299,8 +1206,8 @@ s_mention (void *state, const json_t *spec, sb_buf_t *out)
         text = "";
     sb_account_t *sender = sb_accounts_ensure (world->accounts, S_PLATFORM, from,
                                                sb_world_next_id (world, now), now);
-    s_vec_t *timeline = sender ? s_index (self->timelines, sender->id, true) : NULL;
-    s_vec_t *mentions = s_index (self->mentioned, target->id, true);
+    sb_vec_t *timeline = sender ? s_index (self->timelines, sender->id, true) : NULL;
+    sb_vec_t *mentions = s_index (self->mentioned, target->id, true);
     s_tweet_t *tweet = calloc (1, sizeof (*tweet));
     if (!sender || !timeline || !mentions || !tweet)
         goto oom;
@@ -1325,13 +1232,13 @@ s_mention (void *state, const json_t *spec, sb_buf_t *out)
         tweet->in_reply_to_id = parent->id;
         tweet->in_reply_to_user_id = parent->author->id;
     }
-    if (s_vec_push (&self->tweets, tweet) != 0)
+    if (sb_vec_push (&self->tweets, tweet, S_VEC_FIRST) != 0)
         goto oom;
-    if (s_vec_push (timeline, tweet) != 0) {
+    if (sb_vec_push (timeline, tweet, S_VEC_FIRST) != 0) {
         self->tweets.len--;
         goto oom;
     }
-    if (s_vec_push (mentions, tweet) != 0) {
+    if (sb_vec_push (mentions, tweet, S_VEC_FIRST) != 0) {
         self->tweets.len--;
         timeline->len--;
         goto oom;

@@ -1,5 +1,6 @@
 #include "cr_bluesky.h"
 
+#include "cr_text.h"
 #include "cr_time.h"
 
 #include <curl/curl.h>
@@ -54,31 +55,6 @@ static const char *s_str(const char *s)
     return s ? s : "";
 }
 
-static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    cr_result_clear(r);
-    r->outcome = outcome;
-    cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-    return -1;
-}
-
-static void s_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    r->outcome = outcome;
-    if (error) cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-}
-
-/* Printable ASCII without spaces: tokens go into header lines. */
-static int s_token_ok(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
-        if (*p <= 0x20 || *p >= 0x7f) return 0;
-    return n > 0 && n <= max;
-}
-
 static uint64_t s_mix(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15ULL;
@@ -125,21 +101,7 @@ int cr_bluesky_tid_valid(const char *s)
 
 char *cr_bluesky_post_text(const Crieur__Task *task, size_t *len)
 {
-    const Crieur__PublishPayload *pub =
-        task && task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
-    if (!pub) return NULL;
-    const char *body = s_str(pub->body), *link = s_str(pub->link);
-    size_t bl = strlen(body), ll = strlen(link);
-    int add = ll > 0 && strstr(body, link) == NULL;
-    size_t sep = add && bl > 0 ? 2 : 0;
-    char *text = malloc(bl + sep + (add ? ll : 0) + 1);
-    if (!text) return NULL;
-    memcpy(text, body, bl);
-    if (sep) memcpy(text + bl, "\n\n", 2);
-    if (add) memcpy(text + bl + sep, link, ll);
-    *len = bl + sep + (add ? ll : 0);
-    text[*len] = '\0';
-    return text;
+    return cr_text_post(task, len);
 }
 
 /* Decodes the code point at s[0] (valid UTF-8 assumed; a stray byte is
@@ -464,24 +426,24 @@ static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
 {
     const Crieur__Account *acc = task->account;
     if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "publish task without account or payload", "bad_task");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "publish task without account or payload", "bad_task");
     const char *pw = s_str(acc->token);
     if (!pw[0] || strlen(pw) > BSKY_MAX_PASSWORD)
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                      "account has no usable app password", "no_token");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                              "account has no usable app password", "no_token");
     const char *h = s_str(acc->handle);
     while (*h == '@') h++;
-    if (!s_token_ok(h, CR_BSKY_HANDLE_MAX))
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "account handle is not a usable Bluesky identifier", "bad_handle");
+    if (!cr_text_token_ok(h, CR_BSKY_HANDLE_MAX))
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "account handle is not a usable Bluesky identifier", "bad_handle");
     return 0;
 }
 
 static int s_bad_base(cr_result_t *r)
 {
-    return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                  "account api_base is not a usable http(s) URL", "bad_api_base");
+    return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                          "account api_base is not a usable http(s) URL", "bad_api_base");
 }
 
 /* {api_base}/xrpc/<nsid><query>; NULL if the base is unusable. */
@@ -497,28 +459,17 @@ static char *s_url(const Crieur__Task *task, const char *nsid, const char *query
 static int s_request(const char *method, const char *url, const char *bearer, char **body_p,
                      size_t body_len, cr_http_req_t *req, cr_result_t *r)
 {
-    char *auth = NULL;
     int rc = -1;
-    if (bearer) {
-        size_t al = strlen(bearer) + sizeof "Bearer ";
-        if (!(auth = malloc(al))) goto out;
-        snprintf(auth, al, "Bearer %s", bearer);
-    }
     if (cr_http_req_init(req, method, url) == 0 &&
-        (!auth || cr_http_req_header(req, "Authorization", auth) == 0) &&
+        (!bearer || cr_http_req_bearer(req, bearer) == 0) &&
         cr_http_req_header(req, "User-Agent", BSKY_USER_AGENT) == 0 &&
         cr_http_req_header(req, "Accept", "application/json") == 0 &&
         (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
         rc = 0;
-out:
-    if (auth) {
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
     if (rc) {
         cr_http_req_clear(req);
-        s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-               "internal");
+        cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                       "internal");
     }
     return rc;
 }
@@ -548,8 +499,8 @@ int cr_bluesky_session_request(const Crieur__Task *task, cr_http_req_t *req, cr_
     int rc = -1;
     if (!obj) goto oom;
     if (!jp) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-               "account app password is not valid UTF-8", "no_token");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                       "account app password is not valid UTF-8", "no_token");
         goto out;
     }
     int set = json_object_set_new(obj, "password", jp); /* always takes jp */
@@ -565,8 +516,8 @@ int cr_bluesky_session_request(const Crieur__Task *task, cr_http_req_t *req, cr_
     }
     goto out;
 oom:
-    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-           "internal");
+    cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                   "internal");
 out:
     json_decref(jp);
     if (obj) {
@@ -586,9 +537,9 @@ int cr_bluesky_refresh_request(const Crieur__Task *task, const char *refresh_jwt
                                cr_http_req_t *req, cr_result_t *result)
 {
     if (s_account_ok(task, result)) return -1;
-    if (!refresh_jwt || !s_token_ok(refresh_jwt, BSKY_MAX_TOKEN))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "no usable refresh token",
-                      "internal");
+    if (!refresh_jwt || !cr_text_token_ok(refresh_jwt, BSKY_MAX_TOKEN))
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "no usable refresh token",
+                              "internal");
     char *url = s_url(task, BSKY_REFRESH_SESSION, NULL);
     if (!url) return s_bad_base(result);
     int rc = s_request("POST", url, refresh_jwt, NULL, 0, req, result);
@@ -664,20 +615,21 @@ int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, 
     if (s_account_ok(task, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
     if (pub->n_media > 0)
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "media attachments are not supported by this worker yet",
-                      "unsupported_media");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "media attachments are not supported by this worker yet",
+                              "unsupported_media");
     if (pub->in_reply_to && pub->in_reply_to[0])
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "replies are not supported by the Bluesky adapter yet", "unsupported_reply");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "replies are not supported by the Bluesky adapter yet",
+                              "unsupported_reply");
     const char *lang = s_str(pub->language);
     if (lang[0] && !s_lang_ok(lang))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "language is not a BCP-47 language tag", "bad_language");
-    if (!access_jwt || !s_token_ok(access_jwt, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "language is not a BCP-47 language tag", "bad_language");
+    if (!access_jwt || !cr_text_token_ok(access_jwt, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
         !cr_bluesky_tid_valid(rkey))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                      "publish request without a usable session or record key", "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "publish request without a usable session or record key", "internal");
     url = s_url(task, BSKY_CREATE_RECORD, NULL);
     if (!url) return s_bad_base(result);
 
@@ -693,8 +645,8 @@ int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, 
     if (!text) goto oom;
     json_t *jtext = json_stringn(text, tl); /* NULL if not valid UTF-8 */
     if (!jtext) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
-               "bad_text");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
+                       "bad_text");
         goto out;
     }
     json_t *record = json_pack("{s:s,s:o,s:s}", "$type", BSKY_POST, "text", jtext, "createdAt",
@@ -712,8 +664,8 @@ int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, 
     rc = s_request("POST", url, access_jwt, &body, bl, req, result);
     goto out;
 oom:
-    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-           "internal");
+    cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                   "internal");
 out:
     json_decref(obj);
     free(body);
@@ -750,10 +702,11 @@ int cr_bluesky_get_record_request(const Crieur__Task *task, const char *access_j
 {
     if (s_account_ok(task, result)) return -1;
     char edid[3 * 256 + 1];
-    if (!access_jwt || !s_token_ok(access_jwt, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
+    if (!access_jwt || !cr_text_token_ok(access_jwt, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
         strlen(did) > 256 || !cr_bluesky_tid_valid(rkey) || s_urlenc(did, edid, sizeof edid))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                      "read-back request without a usable session or record key", "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "read-back request without a usable session or record key",
+                              "internal");
     char query[1024];
     snprintf(query, sizeof query, "?repo=%s&collection=" BSKY_POST "&rkey=%s", edid, rkey);
     char *url = s_url(task, BSKY_GET_RECORD, query);
@@ -843,10 +796,10 @@ static int s_network(const cr_http_resp_t *resp, Crieur__Outcome sent_outcome, c
     else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
     if (!resp->too_large && (!resp->sent || cr_http_code_before_send(resp->curl_code))) {
         snprintf(buf, sizeof buf, "%splatform not reached: %s", what, err);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
     } else {
         snprintf(buf, sizeof buf, "%sno usable answer after the request was sent: %s", what, err);
-        s_set(r, sent_outcome, buf, code);
+        cr_result_set(r, sent_outcome, buf, code);
     }
     return 1;
 }
@@ -859,12 +812,12 @@ static cr_bsky_verdict_t s_token_verdict(const cr_http_resp_t *resp, const s_xer
     char code[80];
     s_code(resp, e, code, sizeof code);
     if (resp->status == 400 && strcmp(e->name, BSKY_ERR_EXPIRED) == 0) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e->message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e->message, code);
         return CR_BSKY_EXPIRED;
     }
     if (resp->status == 401 ||
         (resp->status == 400 && strcmp(e->name, BSKY_ERR_INVALID_TOKEN) == 0)) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e->message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e->message, code);
         return CR_BSKY_REAUTH;
     }
     return CR_BSKY_DONE;
@@ -880,14 +833,14 @@ static int s_parse_session(const cr_http_resp_t *resp, cr_bsky_session_t *s)
     const char *did = json_string_value(json_object_get(root, "did"));
     const char *handle = json_string_value(json_object_get(root, "handle"));
     int rc = -1;
-    if (!access || !s_token_ok(access, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
-        (refresh && !s_token_ok(refresh, BSKY_MAX_TOKEN)))
+    if (!access || !cr_text_token_ok(access, BSKY_MAX_TOKEN) || !s_did_ok(did) ||
+        (refresh && !cr_text_token_ok(refresh, BSKY_MAX_TOKEN)))
         goto out;
     s->access = strdup(access);
     s->refresh = refresh ? strdup(refresh) : NULL;
     if (!s->access || (refresh && !s->refresh)) goto out;
     snprintf(s->did, sizeof s->did, "%s", did);
-    if (handle && s_token_ok(handle, CR_BSKY_HANDLE_MAX))
+    if (handle && cr_text_token_ok(handle, CR_BSKY_HANDLE_MAX))
         snprintf(s->handle, sizeof s->handle, "%s", handle);
     s->access_exp_ms = cr_bluesky_jwt_exp_ms(s->access);
     s->refresh_exp_ms = s->refresh ? cr_bluesky_jwt_exp_ms(s->refresh) : 0;
@@ -910,8 +863,8 @@ cr_bsky_verdict_t cr_bluesky_session_result(const cr_http_resp_t *resp, int64_t 
     long st = resp->status;
     if (st >= 200 && st <= 299) {
         if (s_parse_session(resp, session) == 0) return CR_BSKY_OK;
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "creating a session: malformed answer",
-              "malformed_session");
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "creating a session: malformed answer",
+                      "malformed_session");
         return CR_BSKY_DONE;
     }
     s_xerr_t e;
@@ -920,18 +873,18 @@ cr_bsky_verdict_t cr_bluesky_session_result(const cr_http_resp_t *resp, int64_t 
     snprintf(buf, sizeof buf, "creating a session: %s", e.message);
     if (st == 400 || st == 401 || st == 403) {
         /* wrong or revoked app password, taken-down account, second factor */
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
     } else if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = s_retry_at(resp, now_ms);
     } else if (st == 408 || (st >= 500 && st <= 599)) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
     } else if ((st >= 300 && st <= 399) || st == 404 || st == 405 || st == 501) {
         snprintf(buf, sizeof buf, "creating a session: %s: check the account's api_base",
                  e.message);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
     } else {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
     }
     return CR_BSKY_DONE;
 }
@@ -951,11 +904,11 @@ cr_bsky_verdict_t cr_bluesky_refresh_result(const cr_http_resp_t *resp, int64_t 
     s_code(resp, &e, code, sizeof code);
     snprintf(buf, sizeof buf, "refreshing the session: %s", e.message);
     if (resp->status == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = s_retry_at(resp, now_ms);
         return CR_BSKY_DONE;
     }
-    s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+    cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
     return CR_BSKY_REAUTH;
 }
 
@@ -976,7 +929,7 @@ static const char *s_uri_rkey(const char *uri)
 static int s_uri_ok(const char *uri, size_t len)
 {
     if (!uri || len < 10 || len > CR_FIELD_MAX_BYTES || strlen(uri) != len ||
-        strncmp(uri, "at://", 5) != 0 || !s_token_ok(uri, CR_FIELD_MAX_BYTES))
+        strncmp(uri, "at://", 5) != 0 || !cr_text_token_ok(uri, CR_FIELD_MAX_BYTES))
         return 0;
     const char *a = uri + 5, *c = strchr(a, '/');        /* authority */
     const char *k = c ? strchr(c + 1, '/') : NULL;       /* collection */
@@ -1040,8 +993,8 @@ cr_bsky_verdict_t cr_bluesky_create_result(const cr_http_resp_t *resp, const cha
             s_ok(r, handle, uri);
             v = CR_BSKY_OK;
         } else {
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "malformed success response",
-                  "malformed_success");
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "malformed success response",
+                          "malformed_success");
         }
         json_decref(root);
         return v;
@@ -1052,28 +1005,29 @@ cr_bsky_verdict_t cr_bluesky_create_result(const cr_http_resp_t *resp, const cha
     cr_bsky_verdict_t tv = s_token_verdict(resp, &e, r);
     if (tv != CR_BSKY_DONE) return tv;
     if ((st == 400 || st == 409) && s_exists_message(e.message)) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
         return CR_BSKY_EXISTS;
     }
     if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, e.message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, e.message, code);
         r->retry_at_ms = s_retry_at(resp, now_ms);
     } else if (st == 408) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code); /* not read in time */
+        /* not read in time */
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
     } else if (st >= 500 && st <= 599) {
         snprintf(buf, sizeof buf, "%s (the record may have been written)", e.message);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         return CR_BSKY_CHECK;
     } else if (st >= 300 && st <= 399) {
         snprintf(buf, sizeof buf, "unexpected redirect (%s): check the account's api_base",
                  e.message);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
     } else if (st >= 400 && st <= 499) {
         /* 400 InvalidRequest (validation, too long), 403, 404, 413... */
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, code);
     } else {
         snprintf(buf, sizeof buf, "unexpected answer (%s)", e.message);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
     }
     return CR_BSKY_DONE;
 }
@@ -1099,8 +1053,8 @@ cr_bsky_verdict_t cr_bluesky_record_result(const cr_http_resp_t *resp, const cha
         const char *uri = json_string_value(juri);
         cr_bsky_verdict_t v = CR_BSKY_DONE;
         if (!uri || !s_uri_ok(uri, json_string_length(juri)) || !json_is_string(jtext)) {
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                  "reading the record back: malformed answer", "malformed_readback");
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                          "reading the record back: malformed answer", "malformed_readback");
         } else if (json_string_length(jtext) == len &&
                    memcmp(json_string_value(jtext), text, len) == 0) {
             s_ok(r, handle, uri);
@@ -1113,7 +1067,7 @@ cr_bsky_verdict_t cr_bluesky_record_result(const cr_http_resp_t *resp, const cha
                      "record key collision: %s already holds another post (the key is derived "
                      "from this post's idempotency key); not published",
                      uri);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, BSKY_CODE_COLLISION);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, BSKY_CODE_COLLISION);
         }
         json_decref(root);
         return v;
@@ -1122,17 +1076,17 @@ cr_bsky_verdict_t cr_bluesky_record_result(const cr_http_resp_t *resp, const cha
     s_xerr(resp, &e);
     s_code(resp, &e, code, sizeof code);
     if ((st == 400 && strcmp(e.name, BSKY_ERR_NOT_FOUND) == 0) || st == 404) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
         return CR_BSKY_NOT_FOUND;
     }
     cr_bsky_verdict_t tv = s_token_verdict(resp, &e, r);
     if (tv != CR_BSKY_DONE) return tv;
     snprintf(buf, sizeof buf, "reading the record back: %s", e.message);
     if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = s_retry_at(resp, now_ms);
     } else {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
     }
     return CR_BSKY_DONE;
 }

@@ -1,5 +1,6 @@
 #include "cr_graph.h"
 
+#include "cr_text.h"
 #include "cr_time.h"
 #include "cr_x.h" /* cr_x_fingerprint: one fingerprint for every read-back */
 
@@ -40,20 +41,6 @@ static int s_in(long v, const long *list, size_t n)
     for (size_t i = 0; i < n; i++)
         if (list[i] == v) return 1;
     return 0;
-}
-
-static void s_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    r->outcome = outcome;
-    if (error) cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-}
-
-static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    cr_result_clear(r);
-    s_set(r, outcome, error, code);
-    return -1;
 }
 
 static const char *s_str(const char *s)
@@ -204,7 +191,7 @@ void cr_graph_usage_note(const cr_http_resp_t *resp, cr_result_t *r)
              "throttled at 100%%",
              cr_graph_usage_pct(&u),
              u.buc_pct >= u.app_pct ? G_BUC_USAGE_HEADER : G_APP_USAGE_HEADER);
-    s_set(r, r->outcome, buf, "usage_high");
+    cr_result_set(r, r->outcome, buf, "usage_high");
 }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -309,19 +296,19 @@ void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t 
         int before = !resp->too_large && (!resp->sent || cr_http_code_before_send(resp->curl_code));
         if (role == CR_GRAPH_READ) {
             snprintf(buf, sizeof buf, "reading the account back failed: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         } else if (before) {
             snprintf(buf, sizeof buf, "platform not reached: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         } else if (role == CR_GRAPH_PUBLISH) {
             /* Sent, answer lost: the post may exist, and Graph has no
              * idempotency. The broker reconciles before the next attempt. */
             snprintf(buf, sizeof buf, "no usable answer after the request was sent: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
         } else {
             snprintf(buf, sizeof buf, "no usable answer before publishing: %s (nothing published)",
                      err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         }
         return;
     }
@@ -335,34 +322,35 @@ void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t 
         snprintf(code, sizeof code, "%ld", st);
         if (st >= 200 && st <= 299) {
             if (role == CR_GRAPH_PUBLISH)
-                s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE,
-                      "malformed success response (the post may have been created)",
-                      "malformed_success");
+                cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE,
+                              "malformed success response (the post may have been created)",
+                              "malformed_success");
             else
-                s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                      role == CR_GRAPH_READ ? "reading the account back failed: malformed answer"
-                                            : "malformed success response",
-                      role == CR_GRAPH_READ ? "malformed_readback" : "malformed_success");
+                cr_result_set(
+                    r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                    role == CR_GRAPH_READ ? "reading the account back failed: malformed answer"
+                                          : "malformed success response",
+                    role == CR_GRAPH_READ ? "malformed_readback" : "malformed_success");
         } else if (st >= 500 || st == 408) {
             if (role == CR_GRAPH_PUBLISH) {
                 snprintf(buf, sizeof buf, "%s (the post may have been created)", stext);
-                s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+                cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
             } else {
-                s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, stext, code);
+                cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, stext, code);
             }
         } else if (st == 429) {
             cr_graph_usage_t u;
             cr_graph_usage(resp, &u);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, stext, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, stext, code);
             r->retry_at_ms = cr_graph_retry_at(&u, now_ms);
         } else if (role == CR_GRAPH_READ) {
             snprintf(buf, sizeof buf,
                      "the outcome of an earlier attempt is unknown and the account cannot be read "
                      "back (%s): a human must check; it was not published again",
                      stext);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, buf, "readback_refused");
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, buf, "readback_refused");
         } else {
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, stext, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, stext, code);
         }
         return;
     }
@@ -374,32 +362,34 @@ void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t 
         (cls == CR_GRAPH_E_DUPLICATE || cls == CR_GRAPH_E_NOT_READY || cls == CR_GRAPH_E_EXPIRED))
         cls = CR_GRAPH_E_REFUSED; /* meaningless for a read: the account cannot be read */
     switch (cls) {
-    case CR_GRAPH_E_AUTH: s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e.message, code); break;
+    case CR_GRAPH_E_AUTH:
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, e.message, code);
+        break;
     case CR_GRAPH_E_THROTTLED: {
         cr_graph_usage_t u;
         cr_graph_usage(resp, &u);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, e.message, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, e.message, code);
         r->retry_at_ms = cr_graph_retry_at(&u, now_ms);
         break;
     }
     case CR_GRAPH_E_DUPLICATE:
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, "duplicate");
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, "duplicate");
         break;
     case CR_GRAPH_E_NOT_READY:
         /* refused: nothing was published; the next attempt starts over */
         snprintf(buf, sizeof buf, "%s (nothing published)", e.message);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, "container_not_ready");
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, "container_not_ready");
         r->retry_at_ms = now_ms + G_NOT_READY_RETRY_MS;
         break;
     case CR_GRAPH_E_EXPIRED:
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, "container_expired");
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, "container_expired");
         break;
     case CR_GRAPH_E_TRANSIENT:
         if (role == CR_GRAPH_PUBLISH) {
             snprintf(buf, sizeof buf, "%s (the post may have been created)", e.message);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
         } else {
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, e.message, code);
         }
         break;
     case CR_GRAPH_E_REFUSED:
@@ -408,26 +398,17 @@ void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t 
                      "the outcome of an earlier attempt is unknown and the account cannot be read "
                      "back (%s): a human must check; it was not published again",
                      e.message);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, buf,
-                  e.code == 10 || (e.code >= 200 && e.code <= 299) ? "readback_forbidden"
-                                                                   : "readback_refused");
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, buf,
+                          e.code == 10 || (e.code >= 200 && e.code <= 299) ? "readback_forbidden"
+                                                                           : "readback_refused");
         } else {
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, e.message, code);
         }
         break;
     }
 }
 
 /* ---- requests ---------------------------------------------------------- */
-
-/* Printable ASCII without spaces: tokens go into header lines. */
-static int s_token_ok(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
-        if (*p <= 0x20 || *p >= 0x7f) return 0;
-    return n > 0 && n <= G_MAX_TOKEN;
-}
 
 /* A node id usable in a path: [A-Za-z0-9_.-], not "." or "..". */
 static int s_handle_ok(const char *s)
@@ -447,17 +428,18 @@ int cr_graph_check_task(const Crieur__Task *task, cr_result_t *r)
 {
     const Crieur__Account *acc = task ? task->account : NULL;
     if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "publish task without account or payload", "bad_task");
-    if (!s_token_ok(s_str(acc->token)))
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                      "account has no usable access token", "no_token");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "publish task without account or payload", "bad_task");
+    if (!cr_text_token_ok(s_str(acc->token), G_MAX_TOKEN))
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                              "account has no usable access token", "no_token");
     if (!s_handle_ok(s_str(acc->handle)))
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "account handle is not a Graph node id (the page or user id)", "bad_handle");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "account handle is not a Graph node id (the page or user id)",
+                              "bad_handle");
     if (task->publish->in_reply_to && task->publish->in_reply_to[0])
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "replies are not supported by this worker yet", "unsupported_reply");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "replies are not supported by this worker yet", "unsupported_reply");
     return 0;
 }
 
@@ -490,15 +472,11 @@ int cr_graph_request(const Crieur__Task *task, const char *method, const char *p
     char *url = cr_api_url(task->account->api_base, path, G_MAX_URL);
     if (!url) {
         if (form) cr_buf_release(form);
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "account api_base is not a usable http(s) URL", "bad_api_base");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "account api_base is not a usable http(s) URL", "bad_api_base");
     }
-    const char *token = task->account->token;
-    size_t al = strlen(token) + sizeof "Bearer ";
-    char *auth = malloc(al);
     int rc = -1;
-    if (auth && (!form || !form->failed)) {
-        snprintf(auth, al, "Bearer %s", token);
+    if (!form || !form->failed) {
         char *body = NULL;
         size_t blen = 0;
         if (form) {
@@ -507,7 +485,7 @@ int cr_graph_request(const Crieur__Task *task, const char *method, const char *p
             cr_buf_init(form); /* the body is taken */
         }
         if (cr_http_req_init(req, method, url) == 0 &&
-            cr_http_req_header(req, "Authorization", auth) == 0 &&
+            cr_http_req_bearer(req, task->account->token) == 0 &&
             cr_http_req_header(req, "User-Agent", G_USER_AGENT) == 0 &&
             cr_http_req_header(req, "Accept", "application/json") == 0 &&
             (!form || (body && cr_http_req_body(req, "application/x-www-form-urlencoded", &body,
@@ -516,15 +494,13 @@ int cr_graph_request(const Crieur__Task *task, const char *method, const char *p
         free(body);
         /* no idempotency: a write never rides a reused connection */
         if (rc == 0 && strcmp(method, "GET") != 0) req->fresh_connection = 1;
-        explicit_bzero(auth, strlen(auth));
     }
-    free(auth);
     free(url);
     if (form) cr_buf_release(form);
     if (rc) {
         cr_http_req_clear(req);
-        s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-               "internal");
+        cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                       "internal");
     }
     return rc;
 }
@@ -534,18 +510,7 @@ char *cr_graph_post_text(const Crieur__Task *task, int with_link)
     const Crieur__PublishPayload *pub =
         task && task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
     if (!pub) return NULL;
-    const char *body = s_str(pub->body), *link = s_str(pub->link);
-    size_t bl = strlen(body), ll = strlen(link);
-    int add = with_link && ll > 0 && strstr(body, link) == NULL;
-    size_t sep = add && bl > 0 ? 2 : 0;
-    size_t n = bl + sep + (add ? ll : 0);
-    char *text = malloc(n + 1);
-    if (!text) return NULL;
-    memcpy(text, body, bl);
-    if (sep) memcpy(text + bl, "\n\n", 2);
-    if (add) memcpy(text + bl + sep, link, ll);
-    text[n] = '\0';
-    return text;
+    return cr_text_compose(pub->body, pub->link, with_link, NULL);
 }
 
 /* ---- reconciliation ---------------------------------------------------- */
@@ -638,8 +603,8 @@ int cr_graph_readback_request(const Crieur__Task *task, const cr_graph_feed_t *f
                               cr_result_t *r)
 {
     if (after && !s_cursor_ok(after, strlen(after)))
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                      "read-back with an unusable paging cursor", "internal");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "read-back with an unusable paging cursor", "internal");
     cr_buf_t path;
     cr_buf_init(&path);
     cr_buf_printf(&path, "/%s/%s?fields=", task->account->handle, feed->edge);
@@ -651,8 +616,8 @@ int cr_graph_readback_request(const Crieur__Task *task, const cr_graph_feed_t *f
         cr_buf_puts(&path, "&after=");
         cr_graph_urlenc(&path, after);
     }
-    int rc = path.failed ? s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                                  "out of memory building the request", "internal")
+    int rc = path.failed ? cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                                          "out of memory building the request", "internal")
                          : cr_graph_request(task, "GET", path.data, NULL, req, r);
     cr_buf_release(&path);
     return rc;
@@ -696,7 +661,7 @@ cr_graph_rb_t cr_graph_reconcile_step(cr_graph_reconcile_t *rc, const Crieur__Ta
                      "%d posts in the read-back window: a human must check whether the post is "
                      "on %s; it was not published again",
                      feed->max_pages * feed->page_size, feed->platform);
-            s_fail(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, buf, "readback_too_many");
+            cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, buf, "readback_too_many");
             r->http_status = (int)prev->status;
             return CR_GRAPH_RB_DONE;
         }
@@ -705,8 +670,8 @@ cr_graph_rb_t cr_graph_reconcile_step(cr_graph_reconcile_t *rc, const Crieur__Ta
         return CR_GRAPH_RB_NEXT;
     case CR_GRAPH_MATCH_MALFORMED: break;
     }
-    s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-           "reading the account back failed: malformed answer", "malformed_readback");
+    cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                   "reading the account back failed: malformed answer", "malformed_readback");
     r->http_status = (int)prev->status;
     return CR_GRAPH_RB_DONE;
 }
@@ -724,7 +689,7 @@ int cr_graph_done_ok(cr_call_t *call, const cr_http_resp_t *resp, const char *id
         return -1;
     /* The note also reaches the attempt's detail (Result.reconciled is what
      * the broker keys on). */
-    if (reconciled) s_set(r, r->outcome, G_FOUND_DETAIL, NULL);
+    if (reconciled) cr_result_set(r, r->outcome, G_FOUND_DETAIL, NULL);
     else cr_graph_usage_note(resp, r);
     return CR_STEP_DONE;
 }

@@ -1,5 +1,6 @@
 #include "cr_linkedin.h"
 
+#include "cr_text.h"
 #include "cr_time.h"
 
 #include <curl/curl.h>
@@ -43,31 +44,6 @@ static const char *s_str(const char *s)
     return s ? s : "";
 }
 
-static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    cr_result_clear(r);
-    r->outcome = outcome;
-    cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-    return -1;
-}
-
-static void s_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    r->outcome = outcome;
-    if (error) cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-}
-
-/* Printable ASCII without spaces: tokens go into header lines. */
-static int s_token_ok(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
-        if (*p <= 0x20 || *p >= 0x7f) return 0;
-    return n > 0 && n <= max;
-}
-
 static int s_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -89,36 +65,7 @@ static int s_urn_ok(const char *s, size_t n)
 
 char *cr_linkedin_post_text(const Crieur__Task *task, size_t *len)
 {
-    const Crieur__PublishPayload *pub =
-        task && task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
-    if (!pub) return NULL;
-    const char *body = s_str(pub->body), *link = s_str(pub->link);
-    size_t bl = strlen(body), ll = strlen(link);
-    int add = ll > 0 && strstr(body, link) == NULL;
-    size_t sep = add && bl > 0 ? 2 : 0;
-    char *text = malloc(bl + sep + (add ? ll : 0) + 1);
-    if (!text) return NULL;
-    memcpy(text, body, bl);
-    if (sep) memcpy(text + bl, "\n\n", 2);
-    if (add) memcpy(text + bl + sep, link, ll);
-    *len = bl + sep + (add ? ll : 0);
-    text[*len] = '\0';
-    return text;
-}
-
-/* Length of the whitespace character at s[0] (ASCII and Unicode spaces), or 0. */
-static size_t s_space_at(const unsigned char *s, size_t n)
-{
-    if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0d)) return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2; /* NEL, NBSP */
-    if (n < 3) return 0;
-    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3; /* U+1680 */
-    if (s[0] == 0xe2 && s[1] == 0x80 &&
-        (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
-        return 3; /* U+2000..200A, 2028, 2029, 202F */
-    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3; /* U+205F */
-    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3; /* U+3000 */
-    return 0;
+    return cr_text_post(task, len);
 }
 
 /* A URL starts at text[i]: http:// or https://, at the start of a word. */
@@ -129,7 +76,7 @@ static size_t s_url_len(const char *t, size_t n, size_t i)
                                                                            : 0;
     if (!scheme) return 0;
     size_t j = i + scheme;
-    while (j < n && !s_space_at((const unsigned char *)t + j, n - j)) j++;
+    while (j < n && !cr_text_space_at((const unsigned char *)t + j, n - j)) j++;
     return j - i;
 }
 
@@ -142,7 +89,7 @@ char *cr_linkedin_escape(const char *text, size_t len, size_t *out_len)
     int word_start = 1;
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)text[i];
-        size_t ws = s_space_at((const unsigned char *)text + i, len - i);
+        size_t ws = cr_text_space_at((const unsigned char *)text + i, len - i);
         if (ws) {
             memcpy(out + o, text + i, ws);
             o += ws;
@@ -163,7 +110,7 @@ char *cr_linkedin_escape(const char *text, size_t len, size_t *out_len)
             out[o++] = text[i++];
             while (i < len && (s_alnum(text[i]) || text[i] == '_' ||
                                ((unsigned char)text[i] >= 0x80 &&
-                                !s_space_at((const unsigned char *)text + i, len - i))))
+                                !cr_text_space_at((const unsigned char *)text + i, len - i))))
                 out[o++] = text[i++];
             word_start = 0;
             continue;
@@ -232,31 +179,7 @@ static int s_link_word(const char *w, size_t n)
 
 char *cr_linkedin_fingerprint(const char *text, size_t len)
 {
-    if (!text) len = 0;
-    char *out = malloc(len + 1);
-    if (!out) return NULL;
-    const unsigned char *u = (const unsigned char *)text;
-    size_t o = 0, i = 0;
-    int space = 0;
-    while (i < len) {
-        size_t ws = s_space_at(u + i, len - i);
-        if (ws) {
-            i += ws;
-            space = o > 0;
-            continue;
-        }
-        size_t j = i;
-        while (j < len && !s_space_at(u + j, len - j)) j++;
-        if (!s_link_word(text + i, j - i)) {
-            if (space) out[o++] = ' ';
-            memcpy(out + o, text + i, j - i);
-            o += j - i;
-            space = 0;
-        }
-        i = j;
-    }
-    out[o] = '\0';
-    return out;
+    return cr_text_fingerprint(text, len, s_link_word);
 }
 
 int cr_linkedin_author_urn(const char *handle, char *out, size_t cap)
@@ -348,55 +271,47 @@ static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
 {
     const Crieur__Account *acc = task->account;
     if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "publish task without account or payload", "bad_task");
-    if (!s_token_ok(s_str(acc->token), LI_MAX_TOKEN))
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                      "account has no usable access token", "no_token");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "publish task without account or payload", "bad_task");
+    if (!cr_text_token_ok(s_str(acc->token), LI_MAX_TOKEN))
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                              "account has no usable access token", "no_token");
     return 0;
 }
 
 static int s_bad_handle(cr_result_t *r)
 {
-    return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                  "account handle is neither a LinkedIn organization id nor a urn:li: URN",
-                  "bad_handle");
+    return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                          "account handle is neither a LinkedIn organization id nor a urn:li: URN",
+                          "bad_handle");
 }
 
 static int s_bad_base(cr_result_t *r)
 {
-    return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                  "account api_base is not a usable http(s) URL", "bad_api_base");
+    return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                          "account api_base is not a usable http(s) URL", "bad_api_base");
 }
 
 /* method url with the token and LinkedIn's headers; takes *body_p. */
 static int s_request(const Crieur__Task *task, const char *method, const char *url,
                      char **body_p, size_t body_len, cr_http_req_t *req, cr_result_t *r)
 {
-    const char *token = task->account->token;
-    size_t al = strlen(token) + sizeof "Bearer ";
-    char *auth = malloc(al);
     int rc = -1;
-    if (auth) {
-        snprintf(auth, al, "Bearer %s", token);
-        if (cr_http_req_init(req, method, url) == 0 &&
-            cr_http_req_header(req, "Authorization", auth) == 0 &&
-            cr_http_req_header(req, "LinkedIn-Version", CR_LINKEDIN_API_VERSION) == 0 &&
-            cr_http_req_header(req, "X-Restli-Protocol-Version", LI_PROTOCOL_VERSION) == 0 &&
-            cr_http_req_header(req, "User-Agent", LI_USER_AGENT) == 0 &&
-            cr_http_req_header(req, "Accept", "application/json") == 0 &&
-            (body_p || cr_http_req_header(req, "X-RestLi-Method", "FINDER") == 0) &&
-            (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
-            rc = 0;
-        /* no idempotency: a write never rides a reused connection */
-        if (rc == 0 && strcmp(method, "GET") != 0) req->fresh_connection = 1;
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
+    if (cr_http_req_init(req, method, url) == 0 &&
+        cr_http_req_bearer(req, task->account->token) == 0 &&
+        cr_http_req_header(req, "LinkedIn-Version", CR_LINKEDIN_API_VERSION) == 0 &&
+        cr_http_req_header(req, "X-Restli-Protocol-Version", LI_PROTOCOL_VERSION) == 0 &&
+        cr_http_req_header(req, "User-Agent", LI_USER_AGENT) == 0 &&
+        cr_http_req_header(req, "Accept", "application/json") == 0 &&
+        (body_p || cr_http_req_header(req, "X-RestLi-Method", "FINDER") == 0) &&
+        (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
+        rc = 0;
+    /* no idempotency: a write never rides a reused connection */
+    if (rc == 0 && strcmp(method, "GET") != 0) req->fresh_connection = 1;
     if (rc) {
         cr_http_req_clear(req);
-        s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-               "internal");
+        cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                       "internal");
     }
     return rc;
 }
@@ -411,13 +326,13 @@ int cr_linkedin_publish_request(const Crieur__Task *task, cr_http_req_t *req,
     if (s_account_ok(task, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
     if (pub->n_media > 0)
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "media attachments are not supported by this worker yet",
-                      "unsupported_media");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "media attachments are not supported by this worker yet",
+                              "unsupported_media");
     if (pub->in_reply_to && pub->in_reply_to[0])
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "replies (LinkedIn comments) are not supported by this worker yet",
-                      "unsupported_reply");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "replies (LinkedIn comments) are not supported by this worker yet",
+                              "unsupported_reply");
     if (cr_linkedin_author_urn(task->account->handle, author, sizeof author))
         return s_bad_handle(result);
     url = cr_api_url(task->account->api_base, LI_POSTS_PATH, LI_MAX_URL);
@@ -430,8 +345,8 @@ int cr_linkedin_publish_request(const Crieur__Task *task, cr_http_req_t *req,
     if (json_object_set_new(obj, "author", json_string(author))) goto oom;
     json_t *jtext = json_stringn(little, ll); /* NULL if not valid UTF-8 */
     if (!jtext) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
-               "bad_text");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
+                       "bad_text");
         goto out;
     }
     if (json_object_set_new(obj, "commentary", jtext)) goto oom;
@@ -450,8 +365,8 @@ int cr_linkedin_publish_request(const Crieur__Task *task, cr_http_req_t *req,
     rc = s_request(task, "POST", url, &body, bl, req, result);
     goto out;
 oom:
-    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-           "internal");
+    cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                   "internal");
 out:
     json_decref(obj);
     free(body);
@@ -483,8 +398,8 @@ int cr_linkedin_readback_request(const Crieur__Task *task, int start, cr_http_re
     if (n > 0 && (size_t)n < sizeof path && start > 0)
         n += snprintf(path + n, sizeof path - (size_t)n, LI_START_PARAM "%d", start);
     if (n < 0 || (size_t)n >= sizeof path)
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "read-back URL too long",
-                      "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "read-back URL too long",
+                              "internal");
     char *url = cr_api_url(task->account->api_base, path, LI_MAX_URL);
     if (!url) return s_bad_base(result);
     int rc = s_request(task, "GET", url, NULL, 0, req, result);
@@ -644,12 +559,12 @@ void cr_linkedin_publish_result(const cr_http_resp_t *resp, int64_t now_ms, cr_r
         else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
         if (!resp->too_large && (!resp->sent || cr_http_code_before_send(resp->curl_code))) {
             snprintf(buf, sizeof buf, "platform not reached: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         } else {
             /* Sent, answer lost: LinkedIn may have published it and has no
              * idempotency. The broker reconciles before the next attempt. */
             snprintf(buf, sizeof buf, "no usable answer after the request was sent: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
         }
         return;
     }
@@ -666,34 +581,35 @@ void cr_linkedin_publish_result(const cr_http_resp_t *resp, int64_t now_ms, cr_r
                      "LinkedIn answered HTTP %ld without a usable " LI_ID_HEADER
                      " header: the post was probably created",
                      st);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, "malformed_success");
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, "malformed_success");
         }
         return;
     }
     s_error_of(resp, buf, sizeof buf, code, sizeof code, &duplicate);
     if (st == 401) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
     } else if (st == 422 && duplicate) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, LI_CODE_DUPLICATE);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, LI_CODE_DUPLICATE);
     } else if (st == 426 || strcmp(code, LI_SUNSET_CODE) == 0) {
         s_sunset_text(buf, more, sizeof more);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, more, LI_CODE_SUNSET);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, more, LI_CODE_SUNSET);
     } else if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = cr_linkedin_retry_at(resp, now_ms);
     } else if (st == 408) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code); /* request not read in time */
+        /* request not read in time */
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
     } else if (st >= 500 && st <= 599) {
         /* Sent and failed after: without idempotency the post may exist. */
         snprintf(more, sizeof more, "%s (the post may have been created)", buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
     } else if (st >= 300 && st <= 499) {
         /* 400, 403 (not an administrator of the organization), 422 validation,
          * other refusals; a redirect means a wrong api_base. */
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
     } else {
         snprintf(more, sizeof more, "unexpected answer (%s)", buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
     }
 }
 
@@ -708,22 +624,22 @@ void cr_linkedin_readback_result(const cr_http_resp_t *resp, int64_t now_ms, cr_
         snprintf(buf, sizeof buf, "reading the account back failed: %s", s_curl_text(resp));
         if (resp->too_large) snprintf(code, sizeof code, "too_large");
         else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         return;
     }
     long st = resp->status;
     s_error_of(resp, buf, sizeof buf, code, sizeof code, &duplicate);
     if (st == 401) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
     } else if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = cr_linkedin_retry_at(resp, now_ms);
     } else if (st == 408 || (st >= 500 && st <= 599)) {
         snprintf(why, sizeof why, "reading the account back failed: %s", buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
     } else if (st >= 200 && st <= 299) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-              "reading the account back failed: malformed answer", "malformed_readback");
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                      "reading the account back failed: malformed answer", "malformed_readback");
     } else {
         /* 403 (no permission to read the organization's posts), 426, 400, 404,
          * redirects: the earlier attempt's outcome stays unknown and publishing
@@ -739,8 +655,8 @@ void cr_linkedin_readback_result(const cr_http_resp_t *resp, int64_t now_ms, cr_
                  "back (%s: %s): a human must check whether the post is on LinkedIn; it was "
                  "not published again",
                  stext, detail);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, why,
-              st == 403 ? LI_CODE_READBACK_FORBIDDEN : LI_CODE_READBACK_REFUSED);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, why,
+                      st == 403 ? LI_CODE_READBACK_FORBIDDEN : LI_CODE_READBACK_REFUSED);
     }
 }
 

@@ -1,5 +1,6 @@
 #include "cr_mastodon.h"
 
+#include "cr_text.h"
 #include "cr_time.h"
 
 #include <curl/curl.h>
@@ -30,77 +31,42 @@ static const char *s_str(const char *s)
 
 /* ---- request ----------------------------------------------------------- */
 
-static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    cr_result_clear(r);
-    r->outcome = outcome;
-    cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-    return -1;
-}
-
-/* Printable ASCII without spaces: tokens and keys go into header lines. */
-static int s_token_ok(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
-        if (*p <= 0x20 || *p >= 0x7f) return 0;
-    return n > 0 && n <= max;
-}
-
-/* The status text: body, then the link on its own paragraph unless the body
- * already contains it. */
-static char *s_status_text(const Crieur__PublishPayload *pub, size_t *len)
-{
-    const char *body = s_str(pub->body), *link = s_str(pub->link);
-    size_t bl = strlen(body), ll = strlen(link);
-    int add = ll > 0 && strstr(body, link) == NULL;
-    size_t sep = add && bl > 0 ? 2 : 0;
-    char *text = malloc(bl + sep + (add ? ll : 0) + 1);
-    if (!text) return NULL;
-    memcpy(text, body, bl);
-    if (sep) memcpy(text + bl, "\n\n", 2);
-    if (add) memcpy(text + bl + sep, link, ll);
-    *len = bl + sep + (add ? ll : 0);
-    text[*len] = '\0';
-    return text;
-}
-
 int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
 {
     const Crieur__Account *acc = task->account;
     const Crieur__PublishPayload *pub =
         task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
-    char *url = NULL, *text = NULL, *body = NULL, *auth = NULL;
+    char *url = NULL, *text = NULL, *body = NULL;
     json_t *obj = NULL;
     int rc = -1;
 
     if (!acc || !pub) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "publish task without account or payload",
-               "bad_task");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                       "publish task without account or payload", "bad_task");
         goto out;
     }
     if (pub->n_media > 0) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-               "media attachments are not supported by this worker yet", "unsupported_media");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                       "media attachments are not supported by this worker yet",
+                       "unsupported_media");
         goto out;
     }
     url = cr_api_url(s_str(acc->api_base), MASTODON_STATUSES_PATH, MASTODON_MAX_URL);
     if (!url) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-               "account api_base is not a usable http(s) URL", "bad_api_base");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                       "account api_base is not a usable http(s) URL", "bad_api_base");
         goto out;
     }
-    if (!s_token_ok(s_str(acc->token), MASTODON_MAX_TOKEN)) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, "account has no usable access token",
-               "no_token");
+    if (!cr_text_token_ok(s_str(acc->token), MASTODON_MAX_TOKEN)) {
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                       "account has no usable access token", "no_token");
         goto out;
     }
     char key[MASTODON_MAX_KEY + 1];
     if (pub->idempotency_key && pub->idempotency_key[0]) {
-        if (!s_token_ok(pub->idempotency_key, MASTODON_MAX_KEY)) {
-            s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                   "post idempotency key is not usable in a header", "bad_idempotency_key");
+        if (!cr_text_token_ok(pub->idempotency_key, MASTODON_MAX_KEY)) {
+            cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                           "post idempotency key is not usable in a header", "bad_idempotency_key");
             goto out;
         }
         snprintf(key, sizeof key, "%s", pub->idempotency_key);
@@ -108,8 +74,8 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
         /* Deterministic across attempts, so retries stay safe. */
         snprintf(key, sizeof key, "crieur-post-%lld", (long long)pub->post_id);
     } else {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post has no idempotency key",
-               "bad_idempotency_key");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post has no idempotency key",
+                       "bad_idempotency_key");
         goto out;
     }
     const char *vis = pub->visibility && pub->visibility[0] ? pub->visibility
@@ -117,32 +83,32 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
     int vis_ok = 0;
     for (size_t i = 0; s_visibilities[i]; i++) vis_ok |= strcmp(vis, s_visibilities[i]) == 0;
     if (!vis_ok) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-               "visibility must be public, unlisted, private or direct", "bad_visibility");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                       "visibility must be public, unlisted, private or direct", "bad_visibility");
         goto out;
     }
 
     size_t tl = 0;
-    text = s_status_text(pub, &tl);
+    text = cr_text_compose(pub->body, pub->link, 1, &tl);
     obj = json_object();
     if (!text || !obj) goto oom;
     json_t *status = json_stringn(text, tl); /* NULL if not valid UTF-8 */
     if (!status || json_object_set_new(obj, "status", status)) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
-               "bad_text");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
+                       "bad_text");
         goto out;
     }
     if (json_object_set_new(obj, "visibility", json_string(vis))) goto oom;
     if (pub->language && pub->language[0] &&
         json_object_set_new(obj, "language", json_string(pub->language))) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "language is not valid UTF-8",
-               "bad_language");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "language is not valid UTF-8",
+                       "bad_language");
         goto out;
     }
     if (pub->in_reply_to && pub->in_reply_to[0] &&
         json_object_set_new(obj, "in_reply_to_id", json_string(pub->in_reply_to))) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "in_reply_to is not valid UTF-8",
-               "bad_reply_to");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "in_reply_to is not valid UTF-8",
+                       "bad_reply_to");
         goto out;
     }
     size_t bl = json_dumpb(obj, NULL, 0, JSON_COMPACT);
@@ -150,11 +116,7 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
     body = malloc(bl);
     if (!body || json_dumpb(obj, body, bl, JSON_COMPACT) != bl) goto oom;
 
-    size_t al = strlen(acc->token) + sizeof "Bearer ";
-    auth = malloc(al);
-    if (!auth) goto oom;
-    snprintf(auth, al, "Bearer %s", acc->token);
-    if (cr_http_req_init(req, "POST", url) || cr_http_req_header(req, "Authorization", auth) ||
+    if (cr_http_req_init(req, "POST", url) || cr_http_req_bearer(req, acc->token) ||
         cr_http_req_header(req, "Idempotency-Key", key) ||
         cr_http_req_header(req, "User-Agent", MASTODON_USER_AGENT) ||
         cr_http_req_header(req, "Accept", "application/json") ||
@@ -164,13 +126,9 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
     goto out;
 oom:
     cr_http_req_clear(req);
-    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-           "internal");
+    cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                   "internal");
 out:
-    if (auth) {
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
     json_decref(obj);
     free(body);
     free(text);
@@ -197,7 +155,7 @@ static const char *s_json_id(json_t *root)
     size_t n = json_string_length(id);
     const char *s = json_string_value(id);
     if (n == 0 || n > MASTODON_MAX_ID || strlen(s) != n) return NULL;
-    return s_token_ok(s, MASTODON_MAX_ID) ? s : NULL;
+    return cr_text_token_ok(s, MASTODON_MAX_ID) ? s : NULL;
 }
 
 static const char *s_json_url(json_t *root, size_t *len)

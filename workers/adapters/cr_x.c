@@ -1,5 +1,6 @@
 #include "cr_x.h"
 
+#include "cr_text.h"
 #include "cr_time.h"
 
 #include <curl/curl.h>
@@ -58,31 +59,6 @@ static const char *s_str(const char *s)
     return s ? s : "";
 }
 
-static int s_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    cr_result_clear(r);
-    r->outcome = outcome;
-    cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-    return -1;
-}
-
-static void s_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
-{
-    r->outcome = outcome;
-    if (error) cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
-    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
-}
-
-/* Printable ASCII without spaces: tokens go into header lines. */
-static int s_token_ok(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
-        if (*p <= 0x20 || *p >= 0x7f) return 0;
-    return n > 0 && n <= max;
-}
-
 /* 1..CR_X_ID_MAX decimal digits. */
 static int s_id_ok(const char *s, size_t n)
 {
@@ -96,36 +72,7 @@ static int s_id_ok(const char *s, size_t n)
 
 char *cr_x_post_text(const Crieur__Task *task, size_t *len)
 {
-    const Crieur__PublishPayload *pub =
-        task && task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
-    if (!pub) return NULL;
-    const char *body = s_str(pub->body), *link = s_str(pub->link);
-    size_t bl = strlen(body), ll = strlen(link);
-    int add = ll > 0 && strstr(body, link) == NULL;
-    size_t sep = add && bl > 0 ? 2 : 0;
-    char *text = malloc(bl + sep + (add ? ll : 0) + 1);
-    if (!text) return NULL;
-    memcpy(text, body, bl);
-    if (sep) memcpy(text + bl, "\n\n", 2);
-    if (add) memcpy(text + bl + sep, link, ll);
-    *len = bl + sep + (add ? ll : 0);
-    text[*len] = '\0';
-    return text;
-}
-
-/* Length of the whitespace character at s[0] (ASCII and Unicode spaces), or 0. */
-static size_t s_space_at(const unsigned char *s, size_t n)
-{
-    if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0d)) return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2; /* NEL, NBSP */
-    if (n < 3) return 0;
-    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3; /* U+1680 */
-    if (s[0] == 0xe2 && s[1] == 0x80 &&
-        (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
-        return 3; /* U+2000..200A, 2028, 2029, 202F */
-    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3; /* U+205F */
-    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3; /* U+3000 */
-    return 0;
+    return cr_text_post(task, len);
 }
 
 static int s_has_ci(const char *w, size_t n, const char *needle)
@@ -174,31 +121,7 @@ static int s_url_word(const char *w, size_t n)
 
 char *cr_x_fingerprint(const char *text, size_t len)
 {
-    if (!text) len = 0;
-    char *out = malloc(len + 1);
-    if (!out) return NULL;
-    const unsigned char *u = (const unsigned char *)text;
-    size_t o = 0, i = 0;
-    int space = 0; /* a separator is due before the next kept word */
-    while (i < len) {
-        size_t ws = s_space_at(u + i, len - i);
-        if (ws) {
-            i += ws;
-            space = o > 0;
-            continue;
-        }
-        size_t j = i;
-        while (j < len && !s_space_at(u + j, len - j)) j++;
-        if (!s_url_word(text + i, j - i)) {
-            if (space) out[o++] = ' ';
-            memcpy(out + o, text + i, j - i);
-            o += j - i;
-            space = 0;
-        }
-        i = j;
-    }
-    out[o] = '\0';
-    return out;
+    return cr_text_fingerprint(text, len, s_url_word);
 }
 
 /* X sends &, <, > as HTML entities in tweet text: undo exactly that. */
@@ -314,11 +237,11 @@ static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
 {
     const Crieur__Account *acc = task->account;
     if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                      "publish task without account or payload", "bad_task");
-    if (!s_token_ok(s_str(acc->token), X_MAX_TOKEN))
-        return s_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                      "account has no usable access token", "no_token");
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "publish task without account or payload", "bad_task");
+    if (!cr_text_token_ok(s_str(acc->token), X_MAX_TOKEN))
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                              "account has no usable access token", "no_token");
     return 0;
 }
 
@@ -326,36 +249,28 @@ static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
 static int s_request(const Crieur__Task *task, const char *method, const char *url,
                      char **body_p, size_t body_len, cr_http_req_t *req, cr_result_t *r)
 {
-    const char *token = task->account->token;
-    size_t al = strlen(token) + sizeof "Bearer ";
-    char *auth = malloc(al);
     int rc = -1;
-    if (auth) {
-        snprintf(auth, al, "Bearer %s", token);
-        if (cr_http_req_init(req, method, url) == 0 &&
-            cr_http_req_header(req, "Authorization", auth) == 0 &&
-            cr_http_req_header(req, "User-Agent", X_USER_AGENT) == 0 &&
-            cr_http_req_header(req, "Connection", X_CONNECTION) == 0 &&
-            cr_http_req_header(req, "Accept", "application/json") == 0 &&
-            (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
-            rc = 0;
-        /* X has no idempotency: a write never rides a reused connection */
-        if (rc == 0 && strcmp(method, "GET") != 0) req->fresh_connection = 1;
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
+    if (cr_http_req_init(req, method, url) == 0 &&
+        cr_http_req_bearer(req, task->account->token) == 0 &&
+        cr_http_req_header(req, "User-Agent", X_USER_AGENT) == 0 &&
+        cr_http_req_header(req, "Connection", X_CONNECTION) == 0 &&
+        cr_http_req_header(req, "Accept", "application/json") == 0 &&
+        (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
+        rc = 0;
+    /* X has no idempotency: a write never rides a reused connection */
+    if (rc == 0 && strcmp(method, "GET") != 0) req->fresh_connection = 1;
     if (rc) {
         cr_http_req_clear(req);
-        s_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-               "internal");
+        cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                       "internal");
     }
     return rc;
 }
 
 static int s_bad_base(cr_result_t *r)
 {
-    return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                  "account api_base is not a usable http(s) URL", "bad_api_base");
+    return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                          "account api_base is not a usable http(s) URL", "bad_api_base");
 }
 
 int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
@@ -366,8 +281,9 @@ int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result
     if (s_account_ok(task, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
     if (pub->n_media > 0) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-               "media attachments are not supported by this worker yet", "unsupported_media");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                       "media attachments are not supported by this worker yet",
+                       "unsupported_media");
         goto out;
     }
     url = cr_api_url(task->account->api_base, X_TWEETS_PATH, X_MAX_URL);
@@ -377,8 +293,8 @@ int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result
     }
     const char *reply = s_str(pub->in_reply_to);
     if (reply[0] && !s_id_ok(reply, strlen(reply))) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-               "in_reply_to is not an X tweet id (decimal digits)", "bad_reply_to");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                       "in_reply_to is not an X tweet id (decimal digits)", "bad_reply_to");
         goto out;
     }
     size_t tl = 0;
@@ -387,8 +303,8 @@ int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result
     if (!text || !obj) goto oom;
     json_t *jtext = json_stringn(text, tl); /* NULL if not valid UTF-8 */
     if (!jtext || json_object_set_new(obj, "text", jtext)) {
-        s_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
-               "bad_text");
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "post text is not valid UTF-8",
+                       "bad_text");
         goto out;
     }
     if (reply[0]) {
@@ -402,8 +318,8 @@ int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result
     rc = s_request(task, "POST", url, &body, bl, req, result);
     goto out;
 oom:
-    s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-           "internal");
+    cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
+                   "internal");
 out:
     json_decref(obj);
     free(body);
@@ -442,27 +358,27 @@ int cr_x_timeline_request(const Crieur__Task *task, const char *user_id, const c
 {
     if (s_account_ok(task, result)) return -1;
     if (!user_id || !s_id_ok(user_id, strlen(user_id)))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "read-back without a user id",
-                      "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "read-back without a user id", "internal");
     if (token && !s_page_token_ok(token, strlen(token)))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-                      "read-back with an unusable pagination token", "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "read-back with an unusable pagination token", "internal");
     /* From an hour before the task was due, to the second (X's format). */
     int64_t due = task->due_ms > 0 ? task->due_ms : now_ms;
     int64_t from = due - X_RECONCILE_WINDOW_MS;
     if (from < 0) from = 0;
     char when[40];
     if (cr_time_format_iso8601(from - from % 1000, when, sizeof when))
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "bad read-back time",
-                      "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "bad read-back time",
+                              "internal");
     char *dot = strchr(when, '.');
     if (dot) memcpy(dot, "Z", 2); /* "YYYY-MM-DDTHH:MM:SSZ" */
     char path[512];
     int n = snprintf(path, sizeof path, X_USERS_PATH "%s" X_TIMELINE_PATH X_TIMELINE_QUERY "%s%s",
                      user_id, when, token ? X_PAGINATION_PARAM : "", token ? token : "");
     if (n < 0 || (size_t)n >= sizeof path)
-        return s_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "read-back URL too long",
-                      "internal");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "read-back URL too long",
+                              "internal");
     char *url = cr_api_url(task->account->api_base, path, X_MAX_URL);
     if (!url) return s_bad_base(result);
     int rc = s_request(task, "GET", url, NULL, 0, req, result);
@@ -571,12 +487,12 @@ void cr_x_publish_result(const cr_http_resp_t *resp, const char *handle, int64_t
         else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
         if (!resp->too_large && (!resp->sent || cr_http_code_before_send(resp->curl_code))) {
             snprintf(buf, sizeof buf, "platform not reached: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         } else {
             /* Sent, answer lost: X may have published it, and has no
              * idempotency. The broker reconciles before the next attempt. */
             snprintf(buf, sizeof buf, "no usable answer after the request was sent: %s", err);
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
         }
         return;
     }
@@ -585,22 +501,23 @@ void cr_x_publish_result(const cr_http_resp_t *resp, const char *handle, int64_t
     if (st >= 200 && st <= 299) {
         char id[CR_X_ID_MAX + 1];
         if (cr_x_me_user_id(resp->body, resp->body_len, id)) /* the same shape: data.id */
-            s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "malformed success response",
-                  "malformed_success");
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, "malformed success response",
+                          "malformed_success");
         else
             s_ok(r, handle, id);
         return;
     }
     s_error_of(resp, buf, sizeof buf, code, sizeof code);
     if (st == 401) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
     } else if (st == 403 && strstr(buf, X_DUPLICATE_DETAIL)) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, X_CODE_DUPLICATE);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, X_CODE_DUPLICATE);
     } else if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = s_retry_at(resp, now_ms);
     } else if (st == 408) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code); /* request not read in time */
+        /* request not read in time */
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
     } else if (st >= 500 && st <= 599) {
         /* The request reached X and X failed after it: X is known to create
          * the tweet and still answer 5xx. Without idempotency that is an
@@ -608,15 +525,15 @@ void cr_x_publish_result(const cr_http_resp_t *resp, const char *handle, int64_t
          * reading back, never blindly. */
         char more[1100];
         snprintf(more, sizeof more, "%s (the tweet may have been created)", buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
     } else if (st >= 300 && st <= 499) {
         /* 400 validation, 403 forbidden, other refusals; a redirect means a
          * wrong api_base, before the application. */
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
     } else {
         char more[1100];
         snprintf(more, sizeof more, "unexpected answer (%s)", buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, more, code);
     }
 }
 
@@ -634,22 +551,22 @@ void cr_x_readback_result(const cr_http_resp_t *resp, int64_t now_ms, cr_result_
                      : curl_easy_strerror((CURLcode)resp->curl_code));
         if (resp->too_large) snprintf(code, sizeof code, "too_large");
         else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
         return;
     }
     long st = resp->status;
     s_error_of(resp, buf, sizeof buf, code, sizeof code);
     if (st == 401) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
     } else if (st == 429) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
         r->retry_at_ms = s_retry_at(resp, now_ms);
     } else if (st == 408 || (st >= 500 && st <= 599)) {
         snprintf(why, sizeof why, "reading the account back failed: %s", buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
     } else if (st >= 200 && st <= 299) {
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
-              "reading the account back failed: malformed answer", "malformed_readback");
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                      "reading the account back failed: malformed answer", "malformed_readback");
     } else {
         /* 403 (an app without read access), 400, 404, redirects: the outcome
          * of the earlier attempt stays unknown and publishing again could
@@ -660,8 +577,8 @@ void cr_x_readback_result(const cr_http_resp_t *resp, int64_t now_ms, cr_result_
                  "back (%s: %s): a human must check whether the post is on X; it was not "
                  "published again",
                  stext, buf);
-        s_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, why,
-              st == 403 ? X_CODE_READBACK_FORBIDDEN : X_CODE_READBACK_REFUSED);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, why,
+                      st == 403 ? X_CODE_READBACK_FORBIDDEN : X_CODE_READBACK_REFUSED);
     }
 }
 

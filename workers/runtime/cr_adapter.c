@@ -22,6 +22,20 @@ void cr_result_clear(cr_result_t *r)
     memset(r, 0, sizeof *r);
 }
 
+void cr_result_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
+{
+    r->outcome = outcome;
+    if (error) cr_result_field(&r->error, error, strlen(error), CR_ERROR_MAX_BYTES);
+    if (code) cr_result_field(&r->error_code, code, strlen(code), CR_FIELD_MAX_BYTES);
+}
+
+int cr_result_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)
+{
+    cr_result_clear(r);
+    cr_result_set(r, outcome, error, code);
+    return -1;
+}
+
 void cr_call_clear(cr_call_t *call, const cr_adapter_t *adapter)
 {
     if (adapter && adapter->release && call->state) adapter->release(call);

@@ -74,6 +74,11 @@ void cr_result_clear(cr_result_t *r);
 /* Replaces *field with a cleaned copy of text[0..len) (see cr_text_clean);
  * text NULL or empty sets NULL. 0 or -1. */
 int cr_result_field(char **field, const char *text, size_t len, size_t max);
+/* Sets the outcome and, those not NULL, the error text and error code (cut
+ * to CR_ERROR_MAX_BYTES and CR_FIELD_MAX_BYTES). */
+void cr_result_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code);
+/* cr_result_clear, then cr_result_set; returns -1 (for "return cr_result_fail(...)"). */
+int cr_result_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code);
 
 /* A copy of s[0..len) that is safe to store, send and log: at most max bytes,
  * valid UTF-8 (bad bytes become '?'), control characters become spaces,

@@ -3,6 +3,7 @@
 #include "cr_time.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,19 @@ int cr_http_req_header(cr_http_req_t *req, const char *name, const char *value)
     memcpy(line + nl + 2, value, vl + 1);
     req->headers[req->n_headers++] = line;
     return 0;
+}
+
+int cr_http_req_bearer(cr_http_req_t *req, const char *token)
+{
+    if (!token) return -1;
+    size_t al = strlen(token) + sizeof "Bearer ";
+    char *auth = malloc(al);
+    if (!auth) return -1;
+    snprintf(auth, al, "Bearer %s", token);
+    int rc = cr_http_req_header(req, "Authorization", auth);
+    explicit_bzero(auth, strlen(auth));
+    free(auth);
+    return rc;
 }
 
 int cr_http_req_body(cr_http_req_t *req, const char *content_type, char **body_p, size_t len)

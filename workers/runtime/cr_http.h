@@ -39,6 +39,8 @@ typedef struct {
 
 int cr_http_req_init(cr_http_req_t *req, const char *method, const char *url);
 int cr_http_req_header(cr_http_req_t *req, const char *name, const char *value);
+/* Adds "Authorization: Bearer <token>"; the temporary copy is wiped. */
+int cr_http_req_bearer(cr_http_req_t *req, const char *token);
 /* Takes ownership of *body_p (malloc'd; set to NULL) and adds Content-Type. */
 int cr_http_req_body(cr_http_req_t *req, const char *content_type, char **body_p, size_t len);
 void cr_http_req_clear(cr_http_req_t *req);
