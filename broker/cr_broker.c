@@ -638,9 +638,12 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
         if (!PQgetisnull(res, i, 9))
             cr_job_set_account(job, s_int64(res, i, 9), s_int64(res, i, 10), s_val(res, i, 11),
                                s_val(res, i, 12), s_val(res, i, 13), s_val(res, i, 14));
-        if (kind == CRIEUR__JOB_KIND__KIND_PUBLISH)
+        if (kind == CRIEUR__JOB_KIND__KIND_PUBLISH) {
             cr_job_set_publish(job, s_int64(res, i, 4), s_val(res, i, 5), s_val(res, i, 6),
                                s_val(res, i, 7));
+            if (!PQgetisnull(res, i, 8) && cr_job_set_media(job, PQgetvalue(res, i, 8)) != 0)
+                cr_warn("job=%" PRId64 " post media list unreadable; sent without media", id);
+        }
         job->task.reconcile = !PQgetisnull(res, i, 18) && PQgetvalue(res, i, 18)[0] == 't';
         job->lease_until = lease_until;
         /* the worker sees when the post was due (the reconciliation window

@@ -66,6 +66,84 @@ void cr_job_set_publish(cr_job_t *job, int64_t post_id, const char *body, const 
     job->task.publish = &job->publish;
 }
 
+void cr_pg_array_free(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(items[i]);
+    free(items);
+}
+
+int cr_pg_array_parse(const char *s, size_t max, char ***items_p, size_t *n_p)
+{
+    char **items = NULL;
+    size_t n = 0;
+    char *buf = NULL;
+    if (!s || *s != '{') return -1;
+    size_t len = strlen(s);
+    if (len < 2 || s[len - 1] != '}') return -1;
+    buf = malloc(len + 1);
+    items = calloc(max ? max : 1, sizeof *items);
+    if (!buf || !items) goto fail;
+    const char *p = s + 1;
+    if (*p == '}') goto done;
+    for (;;) {
+        size_t b = 0;
+        int quoted = 0;
+        if (*p == '"') {
+            quoted = 1;
+            p++;
+            while (*p && *p != '"') {
+                if (*p == '\\') {
+                    p++;
+                    if (!*p) goto fail;
+                }
+                buf[b++] = *p++;
+            }
+            if (*p != '"') goto fail;
+            p++;
+        } else {
+            while (*p && *p != ',' && *p != '}') {
+                if (*p == '"' || *p == '{' || *p == '\\') goto fail;
+                buf[b++] = *p++;
+            }
+        }
+        buf[b] = '\0';
+        if (n == max) goto fail;
+        /* an unquoted NULL is SQL NULL */
+        items[n] = strdup(!quoted && strcmp(buf, "NULL") == 0 ? "" : buf);
+        if (!items[n]) goto fail;
+        n++;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p == '}' && p[1] == '\0') break;
+        goto fail;
+    }
+done:
+    free(buf);
+    *items_p = items;
+    *n_p = n;
+    return 0;
+fail:
+    free(buf);
+    cr_pg_array_free(items, n);
+    return -1;
+}
+
+int cr_job_set_media(cr_job_t *job, const char *pg_array)
+{
+    char **items;
+    size_t n;
+    if (cr_pg_array_parse(pg_array, 16, &items, &n) != 0) return -1;
+    if (n == 0) {
+        free(items);
+        return 0;
+    }
+    job->publish.media = items;
+    job->publish.n_media = n;
+    return 0;
+}
+
 static void s_free_str(char **p)
 {
     if (*p && *p != protobuf_c_empty_string) free(*p);
@@ -87,6 +165,7 @@ void cr_job_destroy(cr_job_t **job_p)
     s_free_str(&j->publish.body);
     s_free_str(&j->publish.idempotency_key);
     s_free_str(&j->publish.link);
+    cr_pg_array_free(j->publish.media, j->publish.n_media);
     free(j);
     *job_p = NULL;
 }

@@ -43,6 +43,16 @@ void cr_job_set_account(cr_job_t *job, int64_t id, int64_t client_id, const char
                         const char *handle, const char *api_base, const char *token);
 void cr_job_set_publish(cr_job_t *job, int64_t post_id, const char *body, const char *key,
                         const char *link);
+/* Sets the post's media (file paths or URLs) from a PostgreSQL text[] in
+ * text form ("{a,\"b c\"}"). Returns 0, or -1 if it is malformed or too big
+ * (the task then goes without media: the adapter refuses what it needs). */
+int cr_job_set_media(cr_job_t *job, const char *pg_array);
+
+/* Parses a one-dimensional PostgreSQL text[] literal into n heap strings
+ * (NULL elements become ""). Returns 0 and sets the items and their count, or -1. At most
+ * max items. Free with cr_pg_array_free. */
+int cr_pg_array_parse(const char *s, size_t max, char ***items, size_t *n);
+void cr_pg_array_free(char **items, size_t n);
 void cr_job_destroy(cr_job_t **job_p);
 
 typedef struct cr_jobs cr_jobs_t;

@@ -109,9 +109,47 @@ static void test_task_fields(void **state)
     cr_job_destroy(&j);
 }
 
+static void test_pg_array(void **state)
+{
+    (void)state;
+    char **it;
+    size_t n;
+    assert_int_equal(cr_pg_array_parse("{}", 16, &it, &n), 0);
+    assert_int_equal(n, 0);
+    cr_pg_array_free(it, n);
+    assert_int_equal(cr_pg_array_parse("{/tmp/a.jpg,https://x.y/b.png}", 16, &it, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(it[0], "/tmp/a.jpg");
+    assert_string_equal(it[1], "https://x.y/b.png");
+    cr_pg_array_free(it, n);
+    /* quoted: spaces, commas, quotes and backslashes escaped; NULL */
+    assert_int_equal(cr_pg_array_parse("{\"a b,c\",\"say \\\"hi\\\"\",\"back\\\\slash\",NULL,\"NULL\"}", 16,
+                                       &it, &n),
+                     0);
+    assert_int_equal(n, 5);
+    assert_string_equal(it[0], "a b,c");
+    assert_string_equal(it[1], "say \"hi\"");
+    assert_string_equal(it[2], "back\\slash");
+    assert_string_equal(it[3], "");
+    assert_string_equal(it[4], "NULL");
+    cr_pg_array_free(it, n);
+    /* malformed or too many: refused, nothing leaked (ASan) */
+    const char *bad[] = {"", "{", "}", "a,b", "{a,b", "{\"a}", "{a\"b}", "{{a}}", "{a,}x", "{a}}", NULL};
+    for (int i = 0; bad[i]; i++) assert_int_equal(cr_pg_array_parse(bad[i], 16, &it, &n), -1);
+    assert_int_equal(cr_pg_array_parse("{a,b,c}", 2, &it, &n), -1);
+    /* on a job: media reach the task */
+    cr_job_t *j = s_job(9, 0);
+    assert_int_equal(cr_job_set_media(j, "{/tmp/a.jpg}"), 0);
+    assert_int_equal(j->task.publish->n_media, 1);
+    assert_string_equal(j->task.publish->media[0], "/tmp/a.jpg");
+    assert_int_equal(cr_job_set_media(j, "{broken"), -1);
+    cr_job_destroy(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pg_array),
         cmocka_unit_test(test_map_insert_find_remove),
         cmocka_unit_test(test_heap_orders_by_due_then_id),
         cmocka_unit_test(test_task_fields),
