@@ -5,11 +5,13 @@
  * one transaction and checks what only the database knows: the account, the
  * time (not in the past, not skipped by a clock change in the client's zone)
  * and the length under the platform's rules. crieurctl checks beforehand
- * what it can alone: the flags, the form of WHEN, and that the text is
- * valid UTF-8. */
+ * what it can alone: the flags, the form of WHEN, that the text is valid
+ * UTF-8, and the platform's own text rules (ctl_rules: X's weights, Bluesky's
+ * graphemes and bytes, ...) on the text as it will be published. */
 #include "ctl.h"
 #include "ctl_args.h"
 #include "ctl_db.h"
+#include "ctl_rules.h"
 #include "ctl_table.h"
 #include "ctl_util.h"
 #include "ctl_when.h"
@@ -71,6 +73,32 @@ static int s_print_time(ctl_t *ctl, PGconn *conn, const char *post_id, const cha
     return rc;
 }
 
+/* Checks the text as it will be published against the account's platform
+ * rules. An unknown account passes: crieur.schedule_post then says so. */
+static int s_check_rules(PGconn *conn, const char *account_id, const char *body,
+                         const char *link)
+{
+    PGresult *res = NULL;
+    char err[512];
+    size_t len;
+    int rc = ctl_db_q(conn, &res, "SELECT platform FROM crieur.account WHERE id = $1::bigint",
+                      account_id);
+    if (rc != CTL_OK) return rc;
+    if (PQntuples(res) == 1) {
+        char *text = ctl_rules_published_text(body, link, &len);
+        if (!text) {
+            ctl_err("out of memory");
+            rc = CTL_REFUSED;
+        } else if (ctl_rules_check(PQgetvalue(res, 0, 0), text, len, err, sizeof err) != 0) {
+            ctl_err("%s", err);
+            rc = CTL_REFUSED;
+        }
+        free(text);
+    }
+    PQclear(res);
+    return rc;
+}
+
 static int s_schedule(ctl_t *ctl, const ctl_command_t *cmd, const ctl_args_t *args)
 {
     const char *account = ctl_args_get(cmd, args, "account");
@@ -126,6 +154,8 @@ static int s_schedule(ctl_t *ctl, const ctl_command_t *cmd, const ctl_args_t *ar
     }
 
     rc = ctl_db_connect(ctl, &conn);
+    if (rc != CTL_OK) goto out;
+    rc = s_check_rules(conn, account_id, body, link);
     if (rc != CTL_OK) goto out;
     switch (when.kind) {
     case CTL_WHEN_DELAY:
@@ -481,8 +511,13 @@ const ctl_command_t ctl_cmd_post_schedule = {
                 "       [--campaign NAME] [--kind editorial|promotional] [--link URL]",
     .summary = "Schedules a post; prints its id and time (UTC and client's).",
     .opts = s_schedule_opts,
-    .details = S_WHEN_HELP "The text must be valid UTF-8 and within the platform's length "
-                           "(on Mastodon 500,\na link counting as 23 characters).\n",
+    .details = S_WHEN_HELP
+    "The text must be valid UTF-8 and within the platform's length, counted on the\n"
+    "text as published (with \"\\n\\n\" and the --link appended when the text lacks it):\n"
+    "  mastodon   the instance's limit (default 500), a link counting 23\n"
+    "  x          280 weighted: a link 23, an emoji or CJK character 2, others 1\n"
+    "  bluesky    300 graphemes (an emoji with its modifiers, a flag: 1) and 3000 bytes\n"
+    "  threads 500, instagram 2200 (caption), linkedin 3000 characters\n",
     .run = s_schedule,
 };
 

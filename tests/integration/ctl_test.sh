@@ -340,4 +340,45 @@ eq "acknowledging twice exits 1" 1 "$RC"
 run alert ack nope
 eq "a bad alert id is a usage error" 2 "$RC"
 
+# --- platform text rules (crieurctl checks them before the database) ---------
+# Scheduling never calls the platform: any instance URL will do.
+run account add --client acme --platform x --handle xrules --instance http://127.0.0.1:1/x --token-file "$T_DIR/token"
+eq "account add --platform x exits 0" 0 "$RC"
+ACC_X=$OUT
+run account add --client acme --platform bluesky --handle bsrules --instance http://127.0.0.1:1/bsky --token-file "$T_DIR/token"
+eq "account add --platform bluesky exits 0" 0 "$RC"
+ACC_BS=$OUT
+NPOSTS=$(sql "select count(*) from crieur.post")
+CJK140=$(printf '日%.0s' $(seq 1 140))
+run post schedule --account "$ACC_X" --text "a$CJK140"
+eq "X: 281 weighted characters (140 CJK + 1) exit 1" 1 "$RC"
+check "X: the refusal gives the weighted count and the rule" has "$ERR" "crieurctl: this text is 281 weighted characters on X; X allows 280 (each link counts 23, emoji and CJK characters count 2)"
+eq "X: nothing was scheduled" "$NPOSTS" "$(sql "select count(*) from crieur.post")"
+run post schedule --account "$ACC_X" --text "$CJK140"
+eq "X: 280 weighted characters (140 CJK) are accepted" 0 "$RC"
+run post schedule --account "$ACC_X" --text "$(printf 'a%.0s' $(seq 1 281))"
+eq "X: 281 ASCII characters exit 1" 1 "$RC"
+check "X: 281 ASCII characters are explained" has "$ERR" "this text is 281 weighted characters on X"
+run post schedule --account "$ACC_X" --text "$(printf 'a%.0s' $(seq 1 280))"
+eq "X: 280 ASCII characters are accepted" 0 "$RC"
+run post schedule --account "$ACC_X" --text "$(printf 'a%.0s' $(seq 1 256))" --link "$URL"
+eq "X: 256 + blank line + link (23) = 281 exit 1" 1 "$RC"
+check "X: the appended link is counted" has "$ERR" "this text is 281 weighted characters on X"
+run post schedule --account "$ACC_X" --text "$(printf 'a%.0s' $(seq 1 255))" --link "$URL"
+eq "X: 255 + blank line + link (23) = 280 are accepted" 0 "$RC"
+run post schedule --account "$ACC_X" --text "$(printf '👍🏽%.0s' $(seq 1 141))"
+eq "X: 141 emoji with a skin tone (282) exit 1" 1 "$RC"
+check "X: emoji count 2" has "$ERR" "this text is 282 weighted characters on X"
+run post schedule --account "$ACC_BS" --text "$(printf '😀%.0s' $(seq 1 300))"
+eq "Bluesky: 300 emoji graphemes are accepted" 0 "$RC"
+eq "  and stored whole" 300 "$(sql "select char_length(body) from crieur.post where id = $(post_id)")"
+NPOSTS=$(sql "select count(*) from crieur.post")
+run post schedule --account "$ACC_BS" --text "$(printf '😀%.0s' $(seq 1 301))"
+eq "Bluesky: 301 emoji graphemes exit 1" 1 "$RC"
+check "Bluesky: the refusal gives the grapheme count" has "$ERR" "crieurctl: this text is 301 characters (graphemes) on Bluesky; Bluesky allows 300"
+run post schedule --account "$ACC_BS" --text "$(printf '👨‍👩‍👧‍👦%.0s' $(seq 1 150))"
+eq "Bluesky: 150 family emoji (3750 bytes) exit 1" 1 "$RC"
+check "Bluesky: the refusal gives the byte count" has "$ERR" "this text is 3750 bytes of UTF-8 on Bluesky; Bluesky allows 3000 bytes"
+eq "Bluesky: nothing was scheduled" "$NPOSTS" "$(sql "select count(*) from crieur.post")"
+
 t_done
