@@ -193,6 +193,21 @@ cycle b1 "[{\"j\":$jm,\"a\":2,\"o\":\"unconfirmed\",\"e\":\"cannot read back\"}]
 eq "unconfirmed post" unconfirmed "$(sql "select status from crieur.post where id=$pm")"
 eq "critical alert raised" "post_unconfirmed critical" "$(sql "select kind || ' ' || severity from crieur.alert where post_id=$pm")"
 
+# Text rules as the platform counts: X weighs, Bluesky counts graphemes.
+sql "select crieur.add_account('acme', 'bluesky', 'dan.bsky.social', 'http://127.0.0.1:1/bluesky', 'pw')" >/dev/null
+ab=$(sql "select id from crieur.account where platform='bluesky'")
+fam=$(printf '\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7')   # family: 5 code points
+thumb=$(printf '\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd')                                        # thumbs up, skin tone
+eq "X: 140 family emoji weigh 280 and are accepted" 1 \
+    "$(sql "select count(*) from (select crieur.schedule_post($ax, repeat('$fam', 140), now() + interval '1 hour')) x")"
+fails "X: 141 family emoji weigh 282 and are refused" "select crieur.schedule_post($ax, repeat('$fam', 141), now())" \
+    'is 282 characters long; x allows at most 280'
+eq "Bluesky: 300 emoji with skin tones are 300 graphemes" 1 \
+    "$(sql "select count(*) from (select crieur.schedule_post($ab, repeat('$thumb', 300), now() + interval '1 hour')) x")"
+fails "Bluesky: 301 are refused" "select crieur.schedule_post($ab, repeat('$thumb', 301), now())" \
+    'is 301 characters long; bluesky allows at most 300'
+sql "delete from crieur.job where run_at > now() + interval '30 minutes'" >/dev/null
+
 # Missed posts: later than the client's tolerance -> missed + alert, not published.
 sql "select crieur.add_client('late', 'UTC')" >/dev/null
 sql "select crieur.add_account('late', 'mastodon', 'carol', 'http://127.0.0.1:1/mastodon', 'tok3')" >/dev/null
