@@ -207,6 +207,24 @@ sb_accounts_open_handle (const char *token, char *out, size_t cap)
     snprintf (out, cap, "user%s%08x", suffix, (unsigned) h);
 }
 
+bool
+sb_accounts_identify (const sb_accounts_t *self, const char *platform, const char *token,
+                      size_t max_len, bool open, char *handle, size_t cap)
+{
+    if (!token || strlen (token) > max_len || sb_accounts_revoked (self, token))
+        return false;
+    sb_account_t *a = sb_accounts_by_token (self, platform, token);
+    if (a) {
+        snprintf (handle, cap, "%s", a->handle);
+        return true;
+    }
+    if (open) {
+        sb_accounts_open_handle (token, handle, cap);
+        return true;
+    }
+    return false;
+}
+
 size_t
 sb_accounts_count (const sb_accounts_t *self)
 {

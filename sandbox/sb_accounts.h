@@ -47,6 +47,12 @@ size_t sb_accounts_revoke (sb_accounts_t *self, const char *token);
  * FNV-1a hash of the whole token in 8 hex digits, so that two tokens never
  * share an account (and its rate limits). */
 void sb_accounts_open_handle (const char *token, char *out, size_t cap);
+/* The handle a bearer token names on a platform, for matching fault rules:
+ * a registered account's handle, or (with --open) the handle the token
+ * would create. False for no token, one longer than max_len, or a revoked
+ * one. */
+bool sb_accounts_identify (const sb_accounts_t *self, const char *platform, const char *token,
+                           size_t max_len, bool open, char *handle, size_t cap);
 size_t sb_accounts_count (const sb_accounts_t *self);
 
 #endif

@@ -1718,19 +1718,8 @@ s_identify (void *state, const sb_req_t *req, char *handle, size_t cap)
         parsed = sb_params_parse (&params, req) == SB_PARAMS_OK;
         token = parsed ? s_token (req, &params) : NULL;
     }
-    bool known = false;
-    if (token && strlen (token) <= S_TOKEN_MAX
-        && !sb_accounts_revoked (self->world->accounts, token)) {
-        sb_account_t *a = sb_accounts_by_token (self->world->accounts, self->spec->name, token);
-        if (a) {
-            snprintf (handle, cap, "%s", a->handle);
-            known = true;
-        }
-        else if (self->world->config->open) {
-            sb_accounts_open_handle (token, handle, cap);
-            known = true;
-        }
-    }
+    bool known = sb_accounts_identify (self->world->accounts, self->spec->name, token,
+                                       S_TOKEN_MAX, self->world->config->open, handle, cap);
     sb_params_free (&params);
     return known;
 }

@@ -1118,19 +1118,8 @@ static bool
 s_identify (void *state, const sb_req_t *req, char *handle, size_t cap)
 {
     s_x_t *self = state;
-    const char *token = sb_req_bearer (req);
-    if (!token || strlen (token) > 1024 || sb_accounts_revoked (self->world->accounts, token))
-        return false;
-    sb_account_t *a = sb_accounts_by_token (self->world->accounts, S_PLATFORM, token);
-    if (a) {
-        snprintf (handle, cap, "%s", a->handle);
-        return true;
-    }
-    if (self->world->config->open) {
-        sb_accounts_open_handle (token, handle, cap);
-        return true;
-    }
-    return false;
+    return sb_accounts_identify (self->world->accounts, S_PLATFORM, sb_req_bearer (req), 1024,
+                                 self->world->config->open, handle, cap);
 }
 
 static void

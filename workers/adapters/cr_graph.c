@@ -426,14 +426,8 @@ static int s_handle_ok(const char *s)
 
 int cr_graph_check_task(const Crieur__Task *task, cr_result_t *r)
 {
-    const Crieur__Account *acc = task ? task->account : NULL;
-    if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "publish task without account or payload", "bad_task");
-    if (!cr_text_token_ok(s_str(acc->token), G_MAX_TOKEN))
-        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                              "account has no usable access token", "no_token");
-    if (!s_handle_ok(s_str(acc->handle)))
+    if (cr_task_check_publish(task, G_MAX_TOKEN, r) != 0) return -1;
+    if (!s_handle_ok(s_str(task->account->handle)))
         return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
                               "account handle is not a Graph node id (the page or user id)",
                               "bad_handle");

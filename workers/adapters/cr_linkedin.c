@@ -266,19 +266,6 @@ out:
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* Checks what every request needs; fills r and returns -1 if unusable. */
-static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
-{
-    const Crieur__Account *acc = task->account;
-    if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "publish task without account or payload", "bad_task");
-    if (!cr_text_token_ok(s_str(acc->token), LI_MAX_TOKEN))
-        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                              "account has no usable access token", "no_token");
-    return 0;
-}
-
 static int s_bad_handle(cr_result_t *r)
 {
     return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
@@ -323,7 +310,7 @@ int cr_linkedin_publish_request(const Crieur__Task *task, cr_http_req_t *req,
     json_t *obj = NULL;
     int rc = -1;
     char author[CR_LINKEDIN_URN_MAX + 1];
-    if (s_account_ok(task, result)) return -1;
+    if (cr_task_check_publish(task, LI_MAX_TOKEN, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
     if (pub->n_media > 0)
         return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
@@ -380,7 +367,7 @@ int cr_linkedin_readback_request(const Crieur__Task *task, int start, cr_http_re
                                  cr_result_t *result)
 {
     char author[CR_LINKEDIN_URN_MAX + 1], enc[3 * CR_LINKEDIN_URN_MAX + 1], path[512];
-    if (s_account_ok(task, result)) return -1;
+    if (cr_task_check_publish(task, LI_MAX_TOKEN, result)) return -1;
     if (cr_linkedin_author_urn(task->account->handle, author, sizeof author))
         return s_bad_handle(result);
     /* Rest.li 2.0: the URN is percent-encoded in the query string */
@@ -706,7 +693,7 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
                                 "unsupported_kind");
         if (!t->reconcile) return s_publish(call);
         /* An earlier attempt may have published it: look before publishing. */
-        if (s_account_ok(t, &call->result)) return CR_STEP_DONE;
+        if (cr_task_check_publish(t, LI_MAX_TOKEN, &call->result)) return CR_STEP_DONE;
         st = calloc(1, sizeof *st);
         if (!st) return -1;
         call->state = st;

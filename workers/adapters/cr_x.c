@@ -232,19 +232,6 @@ out:
 
 /* ---- requests ---------------------------------------------------------- */
 
-/* Checks what every request needs; fills r and returns -1 if unusable. */
-static int s_account_ok(const Crieur__Task *task, cr_result_t *r)
-{
-    const Crieur__Account *acc = task->account;
-    if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
-        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "publish task without account or payload", "bad_task");
-    if (!cr_text_token_ok(s_str(acc->token), X_MAX_TOKEN))
-        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
-                              "account has no usable access token", "no_token");
-    return 0;
-}
-
 /* method url with the Bearer token and the usual headers; takes *body_p. */
 static int s_request(const Crieur__Task *task, const char *method, const char *url,
                      char **body_p, size_t body_len, cr_http_req_t *req, cr_result_t *r)
@@ -278,7 +265,7 @@ int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result
     char *url = NULL, *text = NULL, *body = NULL;
     json_t *obj = NULL;
     int rc = -1;
-    if (s_account_ok(task, result)) return -1;
+    if (cr_task_check_publish(task, X_MAX_TOKEN, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
     if (pub->n_media > 0) {
         cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
@@ -330,7 +317,7 @@ out:
 
 int cr_x_me_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
 {
-    if (s_account_ok(task, result)) return -1;
+    if (cr_task_check_publish(task, X_MAX_TOKEN, result)) return -1;
     char *url = cr_api_url(task->account->api_base, X_ME_PATH, X_MAX_URL);
     if (!url) return s_bad_base(result);
     int rc = s_request(task, "GET", url, NULL, 0, req, result);
@@ -356,7 +343,7 @@ int cr_x_me_user_id(const char *body, size_t len, char *id)
 int cr_x_timeline_request(const Crieur__Task *task, const char *user_id, const char *token,
                           int64_t now_ms, cr_http_req_t *req, cr_result_t *result)
 {
-    if (s_account_ok(task, result)) return -1;
+    if (cr_task_check_publish(task, X_MAX_TOKEN, result)) return -1;
     if (!user_id || !s_id_ok(user_id, strlen(user_id)))
         return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
                               "read-back without a user id", "internal");
@@ -624,7 +611,7 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
                                 "x adapter does not handle this job kind", "unsupported_kind");
         if (!t->reconcile) return s_publish(call);
         /* An earlier attempt may have published it: look before publishing. */
-        if (s_account_ok(t, &call->result)) return CR_STEP_DONE;
+        if (cr_task_check_publish(t, X_MAX_TOKEN, &call->result)) return CR_STEP_DONE;
         st = calloc(1, sizeof *st);
         if (!st) return -1;
         call->state = st;

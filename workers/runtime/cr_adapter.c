@@ -1,5 +1,6 @@
 #include "cr_adapter.h"
 
+#include "cr_text.h"
 #include "cr_util.h"
 
 #include <stdio.h>
@@ -155,4 +156,16 @@ void cr_status_text(const cr_http_resp_t *resp, char *buf, size_t len)
     if (clean && clean[0]) snprintf(buf, len, "HTTP %ld %s", resp->status, clean);
     else snprintf(buf, len, "HTTP %ld", resp->status);
     free(clean);
+}
+
+int cr_task_check_publish(const Crieur__Task *task, size_t max_token, cr_result_t *r)
+{
+    const Crieur__Account *acc = task ? task->account : NULL;
+    if (!acc || task->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !task->publish)
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "publish task without account or payload", "bad_task");
+    if (!cr_text_token_ok(acc->token ? acc->token : "", max_token))
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                              "account has no usable access token", "no_token");
+    return 0;
 }

@@ -79,6 +79,10 @@ int cr_result_field(char **field, const char *text, size_t len, size_t max);
 void cr_result_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code);
 /* cr_result_clear, then cr_result_set; returns -1 (for "return cr_result_fail(...)"). */
 int cr_result_fail(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code);
+/* What every publish request needs: an account and a publish payload
+ * (else PERMANENT bad_task) and a usable bearer token of at most max_token
+ * bytes (else AUTH_EXPIRED no_token). Returns 0, or -1 with r filled. */
+int cr_task_check_publish(const Crieur__Task *task, size_t max_token, cr_result_t *r);
 
 /* A copy of s[0..len) that is safe to store, send and log: at most max bytes,
  * valid UTF-8 (bad bytes become '?'), control characters become spaces,
