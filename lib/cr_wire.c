@@ -30,6 +30,12 @@ static int s_valid_task(const Crieur__Task *t)
     if (t->kind == CRIEUR__JOB_KIND__KIND_PUBLISH &&
         (t->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH || !t->account))
         return 0;
+    if (t->kind == CRIEUR__JOB_KIND__KIND_ALERT &&
+        (t->payload_case != CRIEUR__TASK__PAYLOAD_ALERT || !t->account))
+        return 0;
+    if (t->kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH &&
+        (t->payload_case != CRIEUR__TASK__PAYLOAD_REFRESH || !t->account))
+        return 0;
     return 1;
 }
 

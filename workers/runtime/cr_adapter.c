@@ -20,7 +20,17 @@ void cr_result_clear(cr_result_t *r)
     free(r->url);
     free(r->error);
     free(r->error_code);
+    cr_secret_free(&r->access_token);
+    cr_secret_free(&r->refresh_token);
     memset(r, 0, sizeof *r);
+}
+
+void cr_secret_free(char **s)
+{
+    if (!s || !*s) return;
+    explicit_bzero(*s, strlen(*s));
+    free(*s);
+    *s = NULL;
 }
 
 void cr_result_set(cr_result_t *r, Crieur__Outcome outcome, const char *error, const char *code)

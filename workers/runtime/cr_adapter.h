@@ -43,6 +43,10 @@ typedef struct {
     char *error_code;
     int64_t retry_at_ms;
     int reconciled; /* OK found by reading the platform back, not by publishing */
+    /* a token refresh that succeeded: the new credentials (wiped on clear) */
+    char *access_token;
+    char *refresh_token;    /* NULL = keep the current one */
+    int64_t token_expires_ms; /* 0 = no expiry / unknown */
 } cr_result_t;
 
 typedef struct {
@@ -71,6 +75,8 @@ int cr_call_done(cr_call_t *call, Crieur__Outcome outcome, int http_status, cons
                  const char *error_code);
 
 void cr_result_clear(cr_result_t *r);
+/* Wipes and frees a secret string; NULLs *s. */
+void cr_secret_free(char **s);
 /* Replaces *field with a cleaned copy of text[0..len) (see cr_text_clean);
  * text NULL or empty sets NULL. 0 or -1. */
 int cr_result_field(char **field, const char *text, size_t len, size_t max);

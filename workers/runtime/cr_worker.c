@@ -120,6 +120,7 @@ struct cr_worker {
     size_t item_link[CR_WORKER_MAX_BROKERS]; /* poll item i -> link index */
     Crieur__Result *batch; /* CR_MAX_RESULTS_PER_BATCH, reused by every flush */
     Crieur__Result **batch_p;
+    Crieur__Credentials *batch_cred; /* one per result slot (token refresh results) */
 
     cr_worker_stats_t st;
     int64_t log_stats_mono;
@@ -625,8 +626,12 @@ static void s_send_hello(cr_worker_t *w, cr_link_t *l)
     Crieur__Hello h = CRIEUR__HELLO__INIT;
     char *platforms[64];
     size_t np = 0;
-    for (size_t i = 0; w->adapters && w->adapters[i] && np < 64; i++)
-        if (w->adapters[i]->kinds & w->kinds) platforms[np++] = (char *)w->adapters[i]->platform;
+    for (size_t i = 0; w->adapters && w->adapters[i] && np < 64; i++) {
+        if (!(w->adapters[i]->kinds & w->kinds)) continue;
+        size_t k = 0; /* a platform may have one adapter per kind: name it once */
+        while (k < np && strcmp(platforms[k], w->adapters[i]->platform) != 0) k++;
+        if (k == np) platforms[np++] = (char *)w->adapters[i]->platform;
+    }
     h.worker_id = w->worker_id;
     h.role = w->role;
     h.platforms = platforms;
@@ -683,6 +688,14 @@ static int s_flush_results(cr_worker_t *w, cr_link_t *l, uint32_t credit)
             rs[n].started_ms = t->started_ms;
             rs[n].finished_ms = t->finished_ms;
             rs[n].reconciled = r->reconciled ? 1 : 0;
+            if (r->access_token) {
+                Crieur__Credentials *c = &w->batch_cred[n];
+                crieur__credentials__init(c);
+                c->access_token = r->access_token;
+                c->refresh_token = r->refresh_token ? r->refresh_token : (char *)"";
+                c->expires_at_ms = r->token_expires_ms;
+                rs[n].credentials = c;
+            }
             rp[n] = &rs[n];
         }
         Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
@@ -848,8 +861,13 @@ static void s_on_tasks(cr_worker_t *w, cr_link_t *l, const Crieur__TaskBatch *ba
                      "bad_task");
             continue;
         }
-        for (size_t k = 0; w->adapters && w->adapters[k]; k++)
-            if (strcmp(w->adapters[k]->platform, platform) == 0) ad = w->adapters[k];
+        /* one adapter per (platform, kind): the one that handles this kind,
+         * else any of the platform's (named in the refusal) */
+        for (size_t k = 0; w->adapters && w->adapters[k]; k++) {
+            if (strcmp(w->adapters[k]->platform, platform) != 0) continue;
+            if (!ad || (w->adapters[k]->kinds & CR_KIND_BIT(m->kind))) ad = w->adapters[k];
+            if (ad->kinds & CR_KIND_BIT(m->kind)) break;
+        }
         if (!ad || !(ad->kinds & CR_KIND_BIT(m->kind))) {
             char *p = cr_text_clean(platform, strlen(platform), 64);
             snprintf(msg, sizeof msg, "no adapter for platform %s%s%s", p ? p : "?",
@@ -861,6 +879,14 @@ static void s_on_tasks(cr_worker_t *w, cr_link_t *l, const Crieur__TaskBatch *ba
         if (m->kind == CRIEUR__JOB_KIND__KIND_PUBLISH &&
             m->payload_case != CRIEUR__TASK__PAYLOAD_PUBLISH) {
             s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "publish task without payload",
+                     "bad_task");
+            continue;
+        }
+        if ((m->kind == CRIEUR__JOB_KIND__KIND_ALERT &&
+             m->payload_case != CRIEUR__TASK__PAYLOAD_ALERT) ||
+            (m->kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH &&
+             m->payload_case != CRIEUR__TASK__PAYLOAD_REFRESH)) {
+            s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "task without its payload",
                      "bad_task");
             continue;
         }
@@ -1234,7 +1260,8 @@ cr_worker_t *cr_worker_new(const cr_worker_opts_t *o)
     w->buckets = calloc(w->nbuckets, sizeof *w->buckets);
     w->batch = calloc(CR_MAX_RESULTS_PER_BATCH, sizeof *w->batch);
     w->batch_p = calloc(CR_MAX_RESULTS_PER_BATCH, sizeof *w->batch_p);
-    if (!w->buckets || !w->batch || !w->batch_p) goto fail;
+    w->batch_cred = calloc(CR_MAX_RESULTS_PER_BATCH, sizeof *w->batch_cred);
+    if (!w->buckets || !w->batch || !w->batch_p || !w->batch_cred) goto fail;
     w->http = cr_http_new(w->connect_timeout_ms);
     if (!w->http) goto fail;
     if (o->zmq_ctx) {
@@ -1289,6 +1316,7 @@ void cr_worker_destroy(cr_worker_t **self_p)
     free(w->items);
     free(w->batch);
     free(w->batch_p);
+    free(w->batch_cred);
     free(w->buckets);
     free(w->worker_id);
     free(w->version);
