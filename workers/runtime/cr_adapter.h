@@ -13,6 +13,14 @@
  * state number (0 at the start); call->state may hold adapter data, released
  * by adapter->release.
  *
+ * A step may also set call->wait_ms and return CR_STEP_WAIT: the runtime
+ * calls step(call, NULL) again after that many milliseconds (at most
+ * CR_MAX_STEP_WAIT_MS), without holding a connection or blocking other
+ * tasks; used to poll a platform that is still processing (a media
+ * container). After a wait, prev is NULL and call->step tells the adapter
+ * where it was. A wait that would pass the task's deadline ends the call
+ * (TRANSIENT, or INDETERMINATE once a request was sent).
+ *
  * A step returning anything else (-1: out of memory, adapter bug) ends the
  * call as TRANSIENT if no request was sent yet, else INDETERMINATE. */
 #ifndef CR_ADAPTER_H
@@ -31,7 +39,10 @@
 typedef enum {
     CR_STEP_DONE = 0,
     CR_STEP_REQUEST = 1,
+    CR_STEP_WAIT = 2,
 } cr_step_t;
+
+#define CR_MAX_STEP_WAIT_MS 60000
 
 /* What a call ended with; strings are owned (NULL = empty). */
 typedef struct {
@@ -55,6 +66,7 @@ typedef struct {
     int step;                 /* adapter-defined state, 0 at the start */
     void *state;              /* adapter-defined data */
     cr_http_req_t req;        /* the next request, cleared before each step */
+    long wait_ms;             /* CR_STEP_WAIT: how long to wait before the next step */
     cr_result_t result;       /* the outcome, once the call is done */
 } cr_call_t;
 

@@ -18,10 +18,14 @@ struct cr_http_xfer {
     char *bbuf; /* body */
     size_t blen, bcap;
     int too_large;
+    size_t max_body;
     int got_bytes; /* anything at all came back from the peer */
     cr_http_done_fn *done;
     void *owner;
     cr_http_xfer_t *prev, *next;
+    struct curl_slist *rcpts; /* SMTP */
+    const char *up;           /* SMTP: the message being uploaded (the request's body) */
+    size_t up_len, up_off;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -38,6 +42,15 @@ struct cr_http {
 };
 
 /* ---- requests ---------------------------------------------------------- */
+
+/* Wipes and frees a string that may be a credential; NULLs *s. */
+static void cr_secret_wipe_free(char **s)
+{
+    if (!*s) return;
+    explicit_bzero(*s, strlen(*s));
+    free(*s);
+    *s = NULL;
+}
 
 /* Header text must not be able to start a new header line. */
 static int s_header_safe(const char *s)
@@ -102,9 +115,77 @@ int cr_http_req_body(cr_http_req_t *req, const char *content_type, char **body_p
     return 0;
 }
 
+/* An SMTP address (addr-spec as given to MAIL FROM / RCPT TO): printable
+ * ASCII or UTF-8, no spaces, no <>, exactly one '@' not at either end. */
+static int s_smtp_addr_ok(const char *a)
+{
+    if (!a) return 0;
+    size_t n = strlen(a), at = 0, ats = 0;
+    if (n < 3 || n > 254) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' ||
+            c == '"' || c == '\\')
+            return 0;
+        if (c == '@') {
+            ats++;
+            at = i;
+        }
+    }
+    return ats == 1 && at > 0 && at + 1 < n;
+}
+
+int cr_http_req_smtp(cr_http_req_t *req, const char *url, const char *mail_from,
+                     const char *rcpt, cr_http_tls_t tls)
+{
+    if (!url || (strncasecmp(url, "smtp://", 7) != 0 && strncasecmp(url, "smtps://", 8) != 0))
+        return -1;
+    if (!s_smtp_addr_ok(mail_from) || !s_smtp_addr_ok(rcpt)) return -1;
+    if (tls != CR_HTTP_TLS_TRY && tls != CR_HTTP_TLS_ALL && tls != CR_HTTP_TLS_NONE) return -1;
+    if (cr_http_req_init(req, "SMTP", url)) return -1;
+    req->mail_from = strdup(mail_from);
+    req->tls = tls;
+    req->fresh_connection = 1; /* never reuse a connection logged in as someone else */
+    if (!req->mail_from || cr_http_req_rcpt(req, rcpt)) {
+        cr_http_req_clear(req);
+        return -1;
+    }
+    return 0;
+}
+
+int cr_http_req_rcpt(cr_http_req_t *req, const char *rcpt)
+{
+    if (!req->mail_from || req->n_rcpt >= CR_HTTP_MAX_RCPT || !s_smtp_addr_ok(rcpt)) return -1;
+    char *r = strdup(rcpt);
+    if (!r) return -1;
+    req->rcpt[req->n_rcpt++] = r;
+    return 0;
+}
+
+int cr_http_req_login(cr_http_req_t *req, const char *user, const char *password)
+{
+    if (!req->mail_from || !user || !*user || !password || !s_header_safe(user) ||
+        !s_header_safe(password))
+        return -1;
+    cr_secret_wipe_free(&req->login_user);
+    cr_secret_wipe_free(&req->login_password);
+    req->login_user = strdup(user);
+    req->login_password = strdup(password);
+    if (!req->login_user || !req->login_password) {
+        cr_secret_wipe_free(&req->login_user);
+        cr_secret_wipe_free(&req->login_password);
+        return -1;
+    }
+    return 0;
+}
+
 void cr_http_req_clear(cr_http_req_t *req)
 {
     free(req->url);
+    free(req->mail_from);
+    for (size_t i = 0; i < req->n_rcpt; i++) free(req->rcpt[i]);
+    cr_secret_wipe_free(&req->login_user);
+    cr_secret_wipe_free(&req->login_password);
     for (size_t i = 0; i < req->n_headers; i++) {
         /* Header lines may hold a credential: do not leave it in freed memory. */
         explicit_bzero(req->headers[i], strlen(req->headers[i]));
@@ -213,7 +294,7 @@ static size_t s_on_body(char *data, size_t size, size_t nmemb, void *userdata)
     cr_http_xfer_t *x = userdata;
     size_t n = size * nmemb;
     x->got_bytes = 1;
-    if (x->blen + n > CR_HTTP_MAX_BODY_BYTES) {
+    if (x->blen + n > x->max_body) {
         x->too_large = 1;
         return 0;
     }
@@ -221,6 +302,16 @@ static size_t s_on_body(char *data, size_t size, size_t nmemb, void *userdata)
     memcpy(x->bbuf + x->blen, data, n);
     x->blen += n;
     x->bbuf[x->blen] = '\0';
+    return n;
+}
+
+static size_t s_on_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    cr_http_xfer_t *x = userdata;
+    size_t room = size * nitems, left = x->up_len - x->up_off;
+    size_t n = left < room ? left : room;
+    if (n) memcpy(buf, x->up + x->up_off, n);
+    x->up_off += n;
     return n;
 }
 
@@ -294,6 +385,7 @@ static void s_xfer_free(cr_http_xfer_t *x)
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->hdrs);
+    curl_slist_free_all(x->rcpts);
     free(x->hbuf);
     free(x->bbuf);
     free(x);
@@ -314,6 +406,76 @@ void cr_http_destroy(cr_http_t **self_p)
 void cr_http_set_connect_timeout(cr_http_t *self, long connect_timeout_ms)
 {
     self->connect_timeout_ms = connect_timeout_ms;
+}
+
+/* The HTTP options of a transfer. 0 or -1. */
+static int s_http_setup(cr_http_xfer_t *x, const cr_http_req_t *req)
+{
+    int rc = 0;
+    CURL *e = x->easy;
+    rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
+    if (req->follow_redirects) {
+        rc |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+        rc |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
+    rc |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    x->max_body = req->max_body ? req->max_body : CR_HTTP_MAX_BODY_BYTES;
+    if (x->max_body > CR_HTTP_MAX_MEDIA_BYTES) x->max_body = CR_HTTP_MAX_MEDIA_BYTES;
+    rc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        struct curl_slist *l = curl_slist_append(x->hdrs, req->headers[i]);
+        if (!l) return -1;
+        x->hdrs = l;
+    }
+    /* No "Expect: 100-continue" round trip: bodies here are small. */
+    struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
+    if (!l) return -1;
+    x->hdrs = l;
+    rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+    if (req->body || strcmp(req->method, "POST") == 0) {
+        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        if (strcmp(req->method, "POST") != 0)
+            rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    } else if (strcmp(req->method, "GET") == 0) {
+        rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    return rc ? -1 : 0;
+}
+
+/* The SMTP options of a transfer: envelope, login, TLS, the message as an
+ * upload. 0 or -1. */
+static int s_smtp_setup(cr_http_xfer_t *x, const cr_http_req_t *req)
+{
+    int rc = 0;
+    CURL *e = x->easy;
+    rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    rc |= curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
+    for (size_t i = 0; i < req->n_rcpt; i++) {
+        struct curl_slist *l = curl_slist_append(x->rcpts, req->rcpt[i]);
+        if (!l) return -1;
+        x->rcpts = l;
+    }
+    if (!x->rcpts) return -1;
+    rc |= curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpts);
+    if (req->login_user) {
+        rc |= curl_easy_setopt(e, CURLOPT_USERNAME, req->login_user);
+        rc |= curl_easy_setopt(e, CURLOPT_PASSWORD, req->login_password ? req->login_password : "");
+    }
+    long ssl = req->tls == CR_HTTP_TLS_ALL    ? (long)CURLUSESSL_ALL
+               : req->tls == CR_HTTP_TLS_NONE ? (long)CURLUSESSL_NONE
+                                              : (long)CURLUSESSL_TRY;
+    rc |= curl_easy_setopt(e, CURLOPT_USE_SSL, ssl);
+    x->up = req->body ? req->body : "";
+    x->up_len = req->body ? req->body_len : 0;
+    rc |= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    rc |= curl_easy_setopt(e, CURLOPT_READFUNCTION, s_on_read);
+    rc |= curl_easy_setopt(e, CURLOPT_READDATA, (void *)x);
+    rc |= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->up_len);
+    return rc ? -1 : 0;
 }
 
 cr_http_xfer_t *cr_http_start(cr_http_t *self, const cr_http_req_t *req, long timeout_ms,
@@ -352,30 +514,11 @@ cr_http_xfer_t *cr_http_start(cr_http_t *self, const cr_http_req_t *req, long ti
     rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
     rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    rc |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    rc |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    rc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CR_HTTP_MAX_BODY_BYTES);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        struct curl_slist *l = curl_slist_append(x->hdrs, req->headers[i]);
-        if (!l) goto fail;
-        x->hdrs = l;
-    }
-    /* No "Expect: 100-continue" round trip: bodies here are small. */
-    struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
-    if (!l) goto fail;
-    x->hdrs = l;
-    rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-    if (req->body || strcmp(req->method, "POST") == 0) {
-        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-        rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        if (strcmp(req->method, "POST") != 0)
-            rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-    } else if (strcmp(req->method, "GET") == 0) {
-        rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (req->mail_from) {
+        if (s_smtp_setup(x, req)) goto fail;
     } else {
-        rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+        if (s_http_setup(x, req)) goto fail;
     }
     if (rc) goto fail;
     if (curl_multi_add_handle(self->multi, e) != CURLM_OK) goto fail;

@@ -21,6 +21,15 @@
 #define CR_HTTP_MAX_HEADER_BYTES (64u * 1024u) /* response headers kept, total */
 #define CR_HTTP_MAX_BODY_BYTES (1024u * 1024u) /* response body kept */
 #define CR_HTTP_MAX_REQ_HEADERS 16
+#define CR_HTTP_MAX_RCPT 8 /* SMTP recipients of one message */
+
+/* SMTP only: how STARTTLS is used on smtp:// (smtps:// is always TLS). */
+typedef enum {
+    CR_HTTP_TLS_TRY = 0, /* STARTTLS when the server offers it (CURLUSESSL_TRY) */
+    CR_HTTP_TLS_ALL = 1, /* STARTTLS required, else the transfer fails */
+    CR_HTTP_TLS_NONE = 2 /* never */
+} cr_http_tls_t;
+#define CR_HTTP_MAX_MEDIA_BYTES (16u * 1024u * 1024u) /* largest max_body a request may ask */
 
 /* A request. Strings are owned by the struct (cr_http_req_clear frees them).
  * Fill it with cr_http_req_init / _header / _body, which refuse header text
@@ -35,6 +44,9 @@ typedef struct {
     long timeout_ms;    /* 0 = the worker's request timeout; capped by it and the deadline */
     int fresh_connection; /* a non-idempotent request: on a new connection, closed after, so
                            * that libcurl never re-sends it on a reused connection that died */
+    size_t max_body;      /* response body cap; 0 = CR_HTTP_MAX_BODY_BYTES (a media download
+                           * sets it higher, up to CR_HTTP_MAX_MEDIA_BYTES) */
+    int follow_redirects; /* follow up to 5 http(s) redirects (media downloads only) */
 } cr_http_req_t;
 
 int cr_http_req_init(cr_http_req_t *req, const char *method, const char *url);
@@ -44,6 +56,16 @@ int cr_http_req_bearer(cr_http_req_t *req, const char *token);
 /* Takes ownership of *body_p (malloc'd; set to NULL) and adds Content-Type. */
 int cr_http_req_body(cr_http_req_t *req, const char *content_type, char **body_p, size_t len);
 void cr_http_req_clear(cr_http_req_t *req);
+/* An SMTP message to one recipient: url is smtp://host[:port] or
+ * smtps://host[:port]; addresses are plain addr-specs (no <>, no control
+ * characters or spaces). The message goes in with cr_http_req_body (content
+ * type NULL). method becomes "SMTP". 0 or -1. */
+int cr_http_req_smtp(cr_http_req_t *req, const char *url, const char *mail_from,
+                     const char *rcpt, cr_http_tls_t tls);
+/* Adds a recipient (at most CR_HTTP_MAX_RCPT). 0 or -1. */
+int cr_http_req_rcpt(cr_http_req_t *req, const char *rcpt);
+/* SMTP AUTH with user and password (copies; the password is wiped on clear). */
+int cr_http_req_login(cr_http_req_t *req, const char *user, const char *password);
 
 /* A finished request, as the adapter sees it. Pointers are valid only for the
  * duration of the callback (or as long as the test that built it wants). */

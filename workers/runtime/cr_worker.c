@@ -43,6 +43,7 @@ typedef enum {
 typedef enum {
     CR_TASK_PENDING,
     CR_TASK_RUNNING,
+    CR_TASK_WAITING, /* CR_STEP_WAIT: in the wait list until wake_mono */
     CR_TASK_DONE,
 } cr_task_state_t;
 
@@ -63,8 +64,9 @@ struct cr_task {
     int64_t started_ms, finished_ms, started_mono, finished_mono;
     int any_sent; /* some request of this call may have reached the platform */
     int steps;
+    int64_t wake_mono; /* CR_TASK_WAITING: when to run the next step */
     cr_task_t *hnext;
-    cr_task_t *prev, *next; /* pending list or its broker's done queue */
+    cr_task_t *prev, *next; /* pending list, wait list or its broker's done queue */
 };
 
 /* One broker: its socket, session state, timers, credit and results. */
@@ -114,6 +116,7 @@ struct cr_worker {
     size_t nbuckets;
     size_t count; /* tasks in the table: pending + running (= sum of held) */
     cr_task_t *pend_head, *pend_tail;
+    cr_task_t *wait_head, *wait_tail; /* CR_TASK_WAITING, unordered */
 
     zmq_pollitem_t *items;
     size_t items_cap;
@@ -394,6 +397,7 @@ static cr_task_t *s_task_new(cr_worker_t *w, cr_link_t *link, const Crieur__Task
 static void s_task_finish(cr_worker_t *w, cr_task_t *t)
 {
     if (t->state == CR_TASK_PENDING && t->msg) s_list_remove(&w->pend_head, &w->pend_tail, t);
+    if (t->state == CR_TASK_WAITING) s_list_remove(&w->wait_head, &w->wait_tail, t);
     if (t->msg) s_table_remove(w, t);
     if (t->xfer) cr_http_abort(w->http, &t->xfer);
     t->state = CR_TASK_DONE;
@@ -469,6 +473,23 @@ static void s_task_advance(cr_worker_t *w, cr_task_t *t, const cr_http_resp_t *p
             s_task_finish(w, t);
             return;
         }
+        if (rc == CR_STEP_WAIT && t->call.wait_ms >= 0 && t->call.wait_ms <= CR_MAX_STEP_WAIT_MS) {
+            int64_t now = cr_now_ms();
+            if (t->deadline_ms && now + t->call.wait_ms >= t->deadline_ms) {
+                cr_call_done(&t->call,
+                             t->any_sent ? CRIEUR__OUTCOME__OUTCOME_INDETERMINATE
+                                         : CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                             0, "the task's deadline would pass while waiting for the platform",
+                             "deadline");
+                s_task_finish(w, t);
+                return;
+            }
+            t->wake_mono = cr_mono_ms() + t->call.wait_ms;
+            t->state = CR_TASK_WAITING;
+            s_list_append(&w->wait_head, &w->wait_tail, t);
+            w->st.step_waits++;
+            return;
+        }
         if (rc != CR_STEP_REQUEST || !t->call.req.url) {
             cr_result_clear(&t->call.result);
             cr_call_done(&t->call,
@@ -502,6 +523,22 @@ static void s_task_advance(cr_worker_t *w, cr_task_t *t, const cr_http_resp_t *p
         }
         t->state = CR_TASK_RUNNING;
         return;
+    }
+}
+
+/* Runs the next step of the tasks whose CR_STEP_WAIT is over. */
+static void s_wake_waiting(cr_worker_t *w)
+{
+    int64_t now = cr_mono_ms();
+    cr_task_t *t = w->wait_head;
+    while (t) {
+        cr_task_t *next = t->next;
+        if (t->wake_mono <= now) {
+            s_list_remove(&w->wait_head, &w->wait_tail, t);
+            t->state = CR_TASK_RUNNING;
+            s_task_advance(w, t, NULL); /* may finish it, or put it back in the list */
+        }
+        t = next;
     }
 }
 
@@ -1156,6 +1193,7 @@ static void s_abort_all(cr_worker_t *w)
             w->count--;
             t->link->held--;
             if (t->state == CR_TASK_PENDING) s_list_remove(&w->pend_head, &w->pend_tail, t);
+            if (t->state == CR_TASK_WAITING) s_list_remove(&w->wait_head, &w->wait_tail, t);
             w->st.tasks_aborted++;
             cr_debug("task abandoned job=%lld attempt=%u account=%lld worker=%s broker=%s",
                      (long long)t->job_id, t->attempt, (long long)t->account_id, w->worker_id,
@@ -1389,6 +1427,8 @@ static long s_wait(const cr_worker_t *w, long wait_ms, int64_t now)
 {
     long timeout = wait_ms < 0 || wait_ms > CR_MAX_WAIT_MS ? CR_MAX_WAIT_MS : wait_ms;
     if (w->pend_head) timeout = 0;
+    for (const cr_task_t *t = w->wait_head; t; t = t->next)
+        timeout = s_min_wait(timeout, t->wake_mono - now);
     long ct = cr_http_timeout(w->http);
     if (ct >= 0) timeout = s_min_wait(timeout, ct);
     for (size_t i = 0; i < w->nlinks; i++) {
@@ -1473,6 +1513,7 @@ int cr_worker_step(cr_worker_t *w, long wait_ms)
     for (size_t k = 0; k < nsock; k++)
         if (w->items[k].revents & ZMQ_POLLIN) s_receive(w, &w->links[w->item_link[k]]);
     if (!w->hard_stop) s_start_pending(w);
+    if (!w->hard_stop) s_wake_waiting(w);
     if (w->life != CR_LIFE_STOPPING || !w->hard_stop) s_timers(w);
     s_flush(w);
     s_check_stop(w);

@@ -111,6 +111,7 @@ typedef struct {
     uint64_t tasks_duplicate;   /* same (job, attempt) already held: ignored */
     uint64_t tasks_cancelled;
     uint64_t tasks_aborted;     /* unfinished at exit: no result sent */
+    uint64_t step_waits;        /* CR_STEP_WAIT pauses (e.g. polling a media container) */
     uint64_t results_sent;
     uint64_t results_ok;
     uint64_t batches_sent;
