@@ -12,7 +12,15 @@ struct sb_accounts {
     sb_map_t *by_id;       /* "id" -> sb_account_t (borrowed) */
     sb_map_t *by_token;    /* "platform\x1ftoken" -> sb_account_t (borrowed) */
     sb_map_t *revoked;     /* "token" -> (void *) 1 */
+    sb_map_t *expiry;      /* "platform\x1ftoken" -> uint64_t expires_us (owned) */
+    sb_map_t *refresh;     /* "platform\x1frefresh" -> s_refresh_t (owned) */
+    sb_map_t *refreshes;   /* "platform" -> uint64_t count (owned) */
 };
+
+typedef struct {
+    sb_account_t *account;   /* borrowed from by_handle */
+    uint64_t expires_us;     /* 0 = never */
+} s_refresh_t;
 
 static void
 s_free (void *p)
@@ -30,7 +38,11 @@ sb_accounts_new (void)
     self->by_id = sb_map_new (NULL);
     self->by_token = sb_map_new (NULL);
     self->revoked = sb_map_new (NULL);
-    if (!self->by_handle || !self->by_id || !self->by_token || !self->revoked)
+    self->expiry = sb_map_new (s_free);
+    self->refresh = sb_map_new (s_free);
+    self->refreshes = sb_map_new (s_free);
+    if (!self->by_handle || !self->by_id || !self->by_token || !self->revoked || !self->expiry
+        || !self->refresh || !self->refreshes)
         sb_accounts_destroy (&self);
     return self;
 }
@@ -44,6 +56,9 @@ sb_accounts_destroy (sb_accounts_t **self_p)
     sb_map_destroy (&self->by_token);
     sb_map_destroy (&self->by_id);
     sb_map_destroy (&self->revoked);
+    sb_map_destroy (&self->expiry);
+    sb_map_destroy (&self->refresh);
+    sb_map_destroy (&self->refreshes);
     sb_map_destroy (&self->by_handle);
     free (self);
     *self_p = NULL;
@@ -55,6 +70,9 @@ sb_accounts_clear (sb_accounts_t *self)
     sb_map_clear (self->by_token);
     sb_map_clear (self->by_id);
     sb_map_clear (self->revoked);
+    sb_map_clear (self->expiry);
+    sb_map_clear (self->refresh);
+    sb_map_clear (self->refreshes);
     sb_map_clear (self->by_handle);
 }
 
@@ -135,6 +153,7 @@ sb_accounts_add_token (sb_accounts_t *self, sb_account_t *account, const char *t
     if (sb_map_put (self->by_token, key, account) != 0)
         return -1;
     sb_map_delete (self->revoked, token);
+    sb_map_delete (self->expiry, key);   /* bound again: no expiry until one is set */
     return 0;
 }
 
@@ -182,6 +201,11 @@ sb_accounts_revoke (sb_accounts_t *self, const char *token)
     for (size_t i = 0; i < r->n; i++)
         sb_map_delete (self->by_token, r->keys[i]);
     size_t n = r->n;
+    r->n = 0;   /* a refresh token is revoked the same way */
+    sb_map_each (self->refresh, s_collect, r);
+    for (size_t i = 0; i < r->n; i++)
+        sb_map_delete (self->refresh, r->keys[i]);
+    n += r->n;
     free (r);
     sb_map_put (self->revoked, token, (void *) 1);
     return n;
@@ -229,4 +253,112 @@ size_t
 sb_accounts_count (const sb_accounts_t *self)
 {
     return sb_map_size (self->by_handle);
+}
+
+int
+sb_accounts_set_expiry (sb_accounts_t *self, const char *platform, const char *token,
+                        uint64_t expires_us)
+{
+    char key[1100];
+    if (strlen (token) > 1024 || s_key (key, sizeof (key), platform, token) != 0
+        || !sb_map_get (self->by_token, key))
+        return -1;
+    if (expires_us == 0) {
+        sb_map_delete (self->expiry, key);
+        return 0;
+    }
+    uint64_t *at = malloc (sizeof (*at));
+    if (!at)
+        return -1;
+    *at = expires_us;
+    if (sb_map_put (self->expiry, key, at) != 0) {
+        free (at);
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t
+sb_accounts_expiry (const sb_accounts_t *self, const char *platform, const char *token)
+{
+    char key[1100];
+    if (!token || strlen (token) > 1024 || s_key (key, sizeof (key), platform, token) != 0)
+        return 0;
+    const uint64_t *at = sb_map_size (self->expiry) ? sb_map_get (self->expiry, key) : NULL;
+    return at ? *at : 0;
+}
+
+bool
+sb_accounts_expired (const sb_accounts_t *self, const char *platform, const char *token,
+                     uint64_t now_us)
+{
+    uint64_t at = sb_accounts_expiry (self, platform, token);
+    return at != 0 && at <= now_us;
+}
+
+int
+sb_accounts_add_refresh (sb_accounts_t *self, sb_account_t *account, const char *refresh,
+                         uint64_t expires_us)
+{
+    char key[1100];
+    if (strlen (refresh) > 1024 || s_key (key, sizeof (key), account->platform, refresh) != 0)
+        return -1;
+    s_refresh_t *r = malloc (sizeof (*r));
+    if (!r)
+        return -1;
+    r->account = account;
+    r->expires_us = expires_us;
+    if (sb_map_put (self->refresh, key, r) != 0) {
+        free (r);
+        return -1;
+    }
+    sb_map_delete (self->revoked, refresh);
+    return 0;
+}
+
+sb_account_t *
+sb_accounts_by_refresh (const sb_accounts_t *self, const char *platform, const char *refresh,
+                        uint64_t *expires_us)
+{
+    char key[1100];
+    if (!refresh || strlen (refresh) > 1024 || s_key (key, sizeof (key), platform, refresh) != 0
+        || sb_accounts_revoked (self, refresh))
+        return NULL;
+    const s_refresh_t *r = sb_map_get (self->refresh, key);
+    if (!r)
+        return NULL;
+    if (expires_us)
+        *expires_us = r->expires_us;
+    return r->account;
+}
+
+void
+sb_accounts_drop_refresh (sb_accounts_t *self, const char *platform, const char *refresh)
+{
+    char key[1100];
+    if (strlen (refresh) <= 1024 && s_key (key, sizeof (key), platform, refresh) == 0)
+        sb_map_delete (self->refresh, key);
+}
+
+void
+sb_accounts_count_refresh (sb_accounts_t *self, const char *platform)
+{
+    uint64_t *n = sb_map_get (self->refreshes, platform);
+    if (n) {
+        (*n)++;
+        return;
+    }
+    n = malloc (sizeof (*n));
+    if (!n)
+        return;
+    *n = 1;
+    if (sb_map_put (self->refreshes, platform, n) != 0)
+        free (n);
+}
+
+uint64_t
+sb_accounts_refreshes (const sb_accounts_t *self, const char *platform)
+{
+    const uint64_t *n = sb_map_get (self->refreshes, platform);
+    return n ? *n : 0;
 }

@@ -41,6 +41,11 @@ typedef struct {
     int64_t instagram_container_delay_ms; /* Instagram: a container is IN_PROGRESS this long */
     int64_t instagram_publish_limit;  /* Instagram: publications per account per rolling 24 h */
     int64_t threads_publish_limit;    /* Threads: publications per account per rolling 24 h */
+    int64_t token_ttl_s;              /* X, Threads, LinkedIn: refreshed tokens (0: real) */
+    const char *x_client_id;          /* X token endpoint: required client id (NULL: any) */
+    const char *x_client_secret;      /*   and secret by HTTP Basic (NULL: public client) */
+    const char *linkedin_client_id;   /* LinkedIn token endpoint (NULL: any non-empty) */
+    const char *linkedin_client_secret;
     int64_t max_connections;
     int64_t hold_timeout_s;           /* timeout_after_accept: close after this */
     bool verbose;

@@ -2,7 +2,8 @@
  * sb_control: the /_sandbox control API (JSON, no authentication).
  *
  *   GET    /_sandbox/health                 {"ok":true}
- *   POST   /_sandbox/accounts               {"platform","handle","token"} -> 201
+ *   POST   /_sandbox/accounts               {"platform","handle","token"[,"expires_in",
+ *                                            "refresh_token","refresh_expires_in"]} -> 201
  *   POST   /_sandbox/tokens/revoke          {"token"}
  *   POST   /_sandbox/faults                 rule (sb_faults.h) -> 201 {"id":N}
  *   GET    /_sandbox/faults                 {"faults":[...]}
@@ -13,6 +14,7 @@
  *   POST   /_sandbox/reset
  */
 #include "sb_log.h"
+#include "sb_oauth.h"
 #include "sb_world.h"
 
 #include <stdio.h>
@@ -54,18 +56,22 @@ s_accounts (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
     const char *platform = s_string (body, "platform");
     const char *handle = s_string (body, "handle");
     const char *token = s_string (body, "token");
+    char err[160];
     if (!platform || sb_world_platform_index (world, platform) < 0)
         sb_reply_error (rep, 422, "'platform' must name a sandbox platform");
     else if (!handle || !sb_accounts_handle_valid (handle))
         sb_reply_error (rep, 422, "'handle' must be 1-30 characters of [A-Za-z0-9_]");
     else if (!token || !*token || strlen (token) > 1024)
         sb_reply_error (rep, 422, "'token' must be a non-empty string (at most 1024 bytes)");
+    else if (sb_oauth_check_spec (platform, body, err, sizeof (err)) != 0)
+        sb_reply_error (rep, 422, err);
     else {
         uint64_t now = sb_now_us ();
         sb_world_lock (world);
         sb_account_t *a = sb_accounts_ensure (world->accounts, platform, handle,
                                               sb_world_next_id (world, now), now);
-        if (a && sb_accounts_add_token (world->accounts, a, token) == 0) {
+        if (a && sb_accounts_add_token (world->accounts, a, token) == 0
+            && sb_oauth_apply_spec (world, a, token, body, now) == 0) {
             rep->status = 201;
             sb_buf_adds (&rep->body, "{\"id\":");
             sb_buf_add_json_id (&rep->body, a->id);
@@ -203,13 +209,19 @@ s_stats (sb_world_t *world, sb_reply_t *rep)
     sb_world_lock (world);
     size_t ledger = sb_ledger_count (world->ledger);
     size_t accounts = sb_accounts_count (world->accounts);
+    unsigned long long refreshed[3];
+    static const char *const refreshing[3] = { "x", "threads", "linkedin" };
+    for (size_t i = 0; i < 3; i++)
+        refreshed[i] = (unsigned long long) sb_accounts_refreshes (world->accounts, refreshing[i]);
     sb_world_unlock (world);
     sb_buf_printf (out,
                    "},\"ledger\":%zu,\"accounts\":%zu,\"faults_applied\":%llu,"
-                   "\"dropped\":%llu,\"held\":%llu}",
+                   "\"dropped\":%llu,\"held\":%llu,"
+                   "\"refreshes\":{\"x\":%llu,\"threads\":%llu,\"linkedin\":%llu}}",
                    ledger, accounts, (unsigned long long) atomic_load (&world->faults_applied),
                    (unsigned long long) atomic_load (&world->dropped),
-                   (unsigned long long) atomic_load (&world->held));
+                   (unsigned long long) atomic_load (&world->held), refreshed[0], refreshed[1],
+                   refreshed[2]);
 }
 
 void

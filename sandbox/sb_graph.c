@@ -55,6 +55,7 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_oauth.h"
 #include "sb_params.h"
 #include "sb_text.h"
 #include "sb_vec.h"
@@ -623,6 +624,10 @@ s_authenticate (g_state_t *self, const char *token, uint64_t now_us, s_auth_t *w
         return NULL;
     }
     sb_account_t *a = sb_accounts_by_token (world->accounts, self->spec->name, token);
+    if (a && sb_accounts_expired (world->accounts, self->spec->name, token, now_us)) {
+        *why = A_EXPIRED;   /* 190/463 (sb_oauth.h) */
+        return NULL;
+    }
     if (a)
         return a;
     if (!world->config->open) {
@@ -1632,6 +1637,13 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     }
     if (ps == SB_PARAMS_BAD) {
         s_param_error (rep, M_INVALID);
+        goto out;
+    }
+    if (n == 1 && strcmp (segs[0], "refresh_access_token") == 0
+        && strcmp (self->spec->name, "threads") == 0 && sb_req_is (req, "GET")) {
+        if (!sb_oauth_threads_refresh (world, me, sb_params_get (&params, "grant_type", NULL),
+                                       req->now_us, rep))
+            s_param_error (rep, "(#100) grant_type must be th_refresh_token");
         goto out;
     }
     s_route (self, req, &params, segs, n, me, &usage, rep);

@@ -61,6 +61,7 @@
 #include "sb_map.h"
 #include "sb_text.h"
 #include "sb_vec.h"
+#include "sb_oauth.h"
 #include "sb_world.h"
 
 #include <microhttpd.h>
@@ -454,6 +455,8 @@ s_authenticate (s_li_t *self, const char *token, uint64_t now_us)
     if (strlen (token) > 1024 || sb_accounts_revoked (world->accounts, token))
         return NULL;
     sb_account_t *a = sb_accounts_by_token (world->accounts, S_PLATFORM, token);
+    if (a && sb_accounts_expired (world->accounts, S_PLATFORM, token, now_us))
+        return NULL;   /* 401 EXPIRED_ACCESS_TOKEN (sb_oauth.h) */
     if (a || !world->config->open)
         return a;
     char handle[SB_HANDLE_MAX];
@@ -1087,6 +1090,8 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
 {
     s_li_t *self = state;
     sb_world_t *world = self->world;
+    if (sb_oauth_linkedin_handle (world, req, rep))   /* POST /oauth/v2/accessToken */
+        return;
     s_route_t route = s_route (req);
     if (route.ep == S_EP_NONE) {
         sb_reply_json (rep, 404, S_JSON_NO_RESOURCE);
@@ -1104,7 +1109,11 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     sb_account_t *account = token ? s_authenticate (self, token, req->now_us) : NULL;
     if (!account) {
         bool revoked = token && sb_accounts_revoked (world->accounts, token);
-        sb_reply_json (rep, 401, revoked ? S_JSON_REVOKED_TOKEN : S_JSON_INVALID_TOKEN);
+        bool expired = token && sb_accounts_expired (world->accounts, S_PLATFORM, token,
+                                                     req->now_us);
+        sb_reply_json (rep, 401, revoked   ? S_JSON_REVOKED_TOKEN
+                                 : expired ? S_JSON_EXPIRED_TOKEN
+                                           : S_JSON_INVALID_TOKEN);
         goto out;
     }
     if (!s_rate (self, route.ep, account, req->now_us, rep))

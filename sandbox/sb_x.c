@@ -26,6 +26,7 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_oauth.h"
 #include "sb_text.h"
 #include "sb_vec.h"
 #include "sb_world.h"
@@ -558,6 +559,8 @@ s_authenticate (s_x_t *self, const char *token, uint64_t now_us)
     if (strlen (token) > 1024 || sb_accounts_revoked (world->accounts, token))
         return NULL;
     sb_account_t *a = sb_accounts_by_token (world->accounts, S_PLATFORM, token);
+    if (a && sb_accounts_expired (world->accounts, S_PLATFORM, token, now_us))
+        return NULL;   /* expired: 401 as for any bad token (sb_oauth.h) */
     if (a || !world->config->open)
         return a;
     char handle[SB_HANDLE_MAX];
@@ -1020,6 +1023,8 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
 {
     s_x_t *self = state;
     sb_world_t *world = self->world;
+    if (sb_oauth_x_handle (world, req, rep))   /* POST /2/oauth2/token */
+        return;
     char segs[5][64];
     size_t n = s_split (req->path, segs, 5);
     s_route_t route = s_route (req, segs, n);
