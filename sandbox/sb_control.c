@@ -10,10 +10,12 @@
  *   DELETE /_sandbox/faults[/ID]            clear all / one
  *   POST   /_sandbox/mentions               {"platform","account","from","text"[,"in_reply_to_id"]}
  *   GET    /_sandbox/ledger[?platform=&account=&since=SEQ]
+ *   GET    /_sandbox/media/NAME.EXT[?bytes=N&status=S]   a generated image (sb_media.h)
  *   GET    /_sandbox/stats
  *   POST   /_sandbox/reset
  */
 #include "sb_log.h"
+#include "sb_media.h"
 #include "sb_oauth.h"
 #include "sb_world.h"
 
@@ -193,6 +195,71 @@ s_ledger (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
     sb_world_unlock (world);
 }
 
+/* GET /_sandbox/media/NAME.EXT[?bytes=N&status=S]: an image of the type
+ * EXT (jpg, jpeg, png, gif, webp) and N bytes (default: the smallest), so
+ * that tests have public image URLs; EXT "bin" serves N bytes that are no
+ * image; status=S (400-599) answers that error instead, for download
+ * failures. NAME is 1-64 characters of [A-Za-z0-9_-]. */
+static void
+s_media (const sb_req_t *req, const char *name, sb_reply_t *rep)
+{
+    const char *dot = strrchr (name, '.');
+    size_t nlen = dot ? (size_t) (dot - name) : 0;
+    bool name_ok = nlen >= 1 && nlen <= 64;
+    for (size_t i = 0; name_ok && i < nlen; i++) {
+        char c = name[i];
+        name_ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c == '_' || c == '-';
+    }
+    bool bin = dot && strcmp (dot + 1, "bin") == 0;
+    const char *mime = dot ? sb_media_ext_type (dot + 1) : NULL;
+    if (!name_ok || (!mime && !bin)) {
+        sb_reply_error (rep, 404, "no such media: use /_sandbox/media/NAME.jpg|png|gif|webp|bin");
+        return;
+    }
+    const char *status = sb_req_arg (req, "status");
+    if (status && *status) {
+        int64_t code;
+        if (sb_parse_i64 (status, 400, 599, &code) != 0)
+            sb_reply_error (rep, 400, "'status' must be an HTTP error status (400-599)");
+        else
+            sb_reply_error (rep, (int) code, "error asked for by status=");
+        return;
+    }
+    const char *bytes = sb_req_arg (req, "bytes");
+    uint64_t n = 0;
+    if (bytes && *bytes && (sb_parse_u64 (bytes, &n) != 0 || n > SB_MEDIA_MAX_GENERATED)) {
+        sb_reply_error (rep, 400, "'bytes' must be a size in bytes (at most 16777216)");
+        return;
+    }
+    if (bin) {
+        if (n == 0)
+            n = 64;
+        if (sb_buf_reserve (&rep->body, (size_t) n) != 0) {
+            sb_reply_error (rep, 500, "out of memory");
+            return;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            sb_buf_addc (&rep->body, "not an image "[i % 13]);
+        mime = "application/octet-stream";
+    }
+    else if (sb_media_generate (mime, (size_t) n, &rep->body) != 0) {
+        sb_buf_reset (&rep->body);
+        char msg[200];
+        snprintf (msg, sizeof (msg),
+                  "cannot make a %s of %llu bytes: at least %zu%s, at most %u", mime,
+                  (unsigned long long) n, sb_media_min_size (mime),
+                  strcmp (mime, "image/webp") == 0 ? " (WebP: that, or an even size 8 above it)"
+                                                   : "",
+                  SB_MEDIA_MAX_GENERATED);
+        sb_reply_error (rep, 422, msg);
+        return;
+    }
+    rep->status = 200;
+    sb_reply_header (rep, "Content-Type", mime);
+    sb_reply_header (rep, "Cache-Control", "no-store");
+}
+
 static void
 s_stats (sb_world_t *world, sb_reply_t *rep)
 {
@@ -241,6 +308,8 @@ sb_control_handle (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
         s_mentions (world, req, rep);
     else if (get && strcmp (p, "/ledger") == 0)
         s_ledger (world, req, rep);
+    else if (get && strncmp (p, "/media/", 7) == 0)
+        s_media (req, p + 7, rep);
     else if (get && strcmp (p, "/stats") == 0)
         s_stats (world, rep);
     else if (post && strcmp (p, "/reset") == 0) {

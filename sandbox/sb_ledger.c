@@ -86,7 +86,13 @@ s_entry_json (const sb_ledger_entry_t *e, sb_buf_t *out)
     sb_buf_add_json_str (out, e->text);
     sb_buf_adds (out, ",\"idempotency_key\":");
     sb_buf_add_json_str (out, e->idempotency_key);
-    sb_buf_adds (out, ",\"created_at\":\"");
+    sb_buf_adds (out, ",\"media\":[");
+    for (size_t i = 0; i < e->nmedia; i++) {
+        if (i)
+            sb_buf_addc (out, ',');
+        sb_buf_add_json_str (out, e->media[i]);
+    }
+    sb_buf_adds (out, "],\"created_at\":\"");
     sb_buf_adds (out, when);
     sb_buf_adds (out, "\"}");
 }
@@ -99,6 +105,12 @@ sb_ledger_append (sb_ledger_t *self, const sb_ledger_entry_t *entry)
     size_t size = sizeof (sb_ledger_entry_t);
     for (size_t i = 0; i < sizeof (strs) / sizeof (strs[0]); i++)
         size += strs[i] ? strlen (strs[i]) + 1 : 0;
+    size_t nmedia = entry->media ? entry->nmedia : 0;
+    if (nmedia > SB_LEDGER_MAX_MEDIA)
+        nmedia = SB_LEDGER_MAX_MEDIA;
+    size += nmedia * sizeof (char *);
+    for (size_t i = 0; i < nmedia; i++)
+        size += strlen (entry->media[i] ? entry->media[i] : "") + 1;
     if (self->count == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 1024;
         sb_ledger_entry_t **entries = realloc (self->entries, cap * sizeof (*entries));
@@ -110,7 +122,9 @@ sb_ledger_append (sb_ledger_t *self, const sb_ledger_entry_t *entry)
     sb_ledger_entry_t *e = malloc (size);
     if (!e)
         return 0;
-    char *cursor = (char *) (e + 1);
+    /* the entry, then the media pointers, then the strings */
+    const char **media = (const char **) (e + 1);
+    char *cursor = (char *) (media + nmedia);
     e->seq = self->next_seq++;
     e->created_us = entry->created_us;
     e->platform = s_copy (&cursor, entry->platform ? entry->platform : "");
@@ -119,6 +133,10 @@ sb_ledger_append (sb_ledger_t *self, const sb_ledger_entry_t *entry)
     e->url = s_copy (&cursor, entry->url ? entry->url : "");
     e->text = s_copy (&cursor, entry->text ? entry->text : "");
     e->idempotency_key = s_copy (&cursor, entry->idempotency_key);
+    for (size_t i = 0; i < nmedia; i++)
+        media[i] = s_copy (&cursor, entry->media[i] ? entry->media[i] : "");
+    e->media = nmedia ? media : NULL;
+    e->nmedia = nmedia;
     self->entries[self->count++] = e;
     if (self->file) {
         sb_buf_t line;

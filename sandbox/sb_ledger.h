@@ -3,7 +3,8 @@
  * entry per created post; idempotent repeats and injected errors add nothing).
  * Tests and benchmarks read it back through GET /_sandbox/ledger to check that
  * what the publisher believes it published is what the "platform" received.
- * Optionally mirrored to a file, one JSON line per entry.
+ * Optionally mirrored to a file, one JSON line per entry. An entry lists the
+ * post's images ("media"), so tests check that an image reached the post.
  * Not thread-safe: callers hold the world lock.
  */
 #ifndef SB_LEDGER_H
@@ -25,7 +26,13 @@ typedef struct {
     const char *url;
     const char *text;
     const char *idempotency_key;   /* NULL if none */
+    /* the images the post carries, as the platform names them (media ids,
+     * blob CIDs or image URLs); rendered as "media":[...] (empty when none) */
+    const char *const *media;      /* NULL if nmedia == 0 */
+    size_t nmedia;                 /* at most SB_LEDGER_MAX_MEDIA are kept */
 } sb_ledger_entry_t;
+
+#define SB_LEDGER_MAX_MEDIA 10
 
 /* file_path NULL: in memory only. Returns NULL if the file cannot be opened. */
 sb_ledger_t *sb_ledger_new (const char *file_path);
