@@ -47,6 +47,16 @@ typedef struct {
     size_t max_body;      /* response body cap; 0 = CR_HTTP_MAX_BODY_BYTES (a media download
                            * sets it higher, up to CR_HTTP_MAX_MEDIA_BYTES) */
     int follow_redirects; /* follow up to 5 http(s) redirects (media downloads only) */
+    /* SMTP (set by cr_http_req_smtp; mail_from != NULL makes it an SMTP
+     * transfer): the body is the message, uploaded as is (CRLF lines); the
+     * response's status is the last SMTP reply code and its headers hold the
+     * server's reply lines. */
+    char *mail_from;              /* envelope sender, without <> */
+    char *rcpt[CR_HTTP_MAX_RCPT]; /* envelope recipients, without <> */
+    size_t n_rcpt;
+    char *login_user;             /* NULL = no AUTH; wiped on clear */
+    char *login_password;         /* wiped on clear */
+    cr_http_tls_t tls;
 } cr_http_req_t;
 
 int cr_http_req_init(cr_http_req_t *req, const char *method, const char *url);
