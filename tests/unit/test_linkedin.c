@@ -391,7 +391,7 @@ static void test_publish_request(void **state)
     cr_result_t r;
     memset(&req, 0, sizeof req);
     memset(&r, 0, sizeof r);
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), 0);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://api.linkedin.com/rest/posts");
     assert_string_equal(s_req_header(&req, "Authorization"), "Bearer AQV-T0ken_s3cr3t");
@@ -418,7 +418,7 @@ static void test_publish_request(void **state)
     f.acc.handle = "urn:li:person:AbC-1_x";
     f.pub.body = "Read https://shop.example/s now";
     f.pub.link = "https://shop.example/s";
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), 0);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), 0);
     body = json_loadb(req.body, req.body_len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(body, "author")),
                         "urn:li:person:AbC-1_x");
@@ -441,19 +441,19 @@ static void test_publish_request_refusals(void **state)
     for (size_t i = 0; i < sizeof handles / sizeof *handles; i++) {
         s_fixture(&f, "https://api.linkedin.com", "hi", "");
         f.acc.handle = (char *)handles[i];
-        assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
+        assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
         assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
         assert_string_equal(r.error_code, "bad_handle");
         cr_result_clear(&r);
     }
     s_fixture(&f, "ftp://api.linkedin.com", "hi", "");
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
     assert_string_equal(r.error_code, "bad_api_base");
     cr_result_clear(&r);
 
     s_fixture(&f, "https://api.linkedin.com", "hi", "");
     f.acc.token = "bad token";
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
     assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED);
     cr_result_clear(&r);
 
@@ -461,25 +461,27 @@ static void test_publish_request_refusals(void **state)
     char *media[] = {"m1"};
     f.pub.n_media = 1;
     f.pub.media = media;
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
-    assert_string_equal(r.error_code, "unsupported_media");
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(r.error_code, "bad_media"); /* neither a URL nor a path */
     cr_result_clear(&r);
 
     s_fixture(&f, "https://api.linkedin.com", "hi", "");
     f.pub.in_reply_to = URN;
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
-    assert_string_equal(r.error_code, "unsupported_reply");
+    /* a reply is a comment (cr_linkedin_comment_request), never a post */
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
+    assert_string_equal(r.error_code, "internal");
     cr_result_clear(&r);
 
     s_fixture(&f, "https://api.linkedin.com", "bad \xff utf-8", "");
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
     assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
     assert_string_equal(r.error_code, "bad_text");
     cr_result_clear(&r);
 
     s_fixture(&f, "https://api.linkedin.com", "hi", "");
     f.task.account = NULL;
-    assert_int_equal(cr_linkedin_publish_request(&f.task, &req, &r), -1);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
     assert_string_equal(r.error_code, "bad_task");
     cr_result_clear(&r);
     assert_int_equal(req.method[0], '\0');

@@ -1,5 +1,6 @@
 #include "cr_linkedin.h"
 
+#include "cr_settings.h"
 #include "cr_text.h"
 #include "cr_time.h"
 
@@ -12,6 +13,15 @@
 
 /* Every LinkedIn-specific constant lives here (the API version in the header). */
 #define LI_POSTS_PATH "/rest/posts"
+#define LI_IMAGES_INIT_PATH "/rest/images?action=initializeUpload"
+#define LI_ACTIONS_PATH "/rest/socialActions/"
+#define LI_COMMENTS_PATH "/comments"
+#define LI_COMMENTS_QUERY "?start=%d&count=%d"
+#define LI_IMAGE_PREFIX "urn:li:image:"
+#define LI_COMMENT_PREFIX "urn:li:comment:("
+#define LI_COMMENT_URL_PARAM "?commentUrn="
+#define LI_UPLOAD_HOSTS_DEFAULT "www.linkedin.com,api.linkedin.com" /* (unconfirmed) */
+#define LI_CODE_UPLOAD_HOST "upload_host_refused"
 #define LI_FINDER_QUERY "?author=%s&q=author&count=%d&sortBy=LAST_MODIFIED"
 #define LI_START_PARAM "&start="
 #define LI_PROTOCOL_VERSION "2.0.0"
@@ -279,9 +289,11 @@ static int s_bad_base(cr_result_t *r)
                           "account api_base is not a usable http(s) URL", "bad_api_base");
 }
 
-/* method url with the token and LinkedIn's headers; takes *body_p. */
+/* method url with the token and LinkedIn's headers (and X-RestLi-Method
+ * when restli is not NULL); takes *body_p. */
 static int s_request(const Crieur__Task *task, const char *method, const char *url,
-                     char **body_p, size_t body_len, cr_http_req_t *req, cr_result_t *r)
+                     char **body_p, size_t body_len, const char *restli, cr_http_req_t *req,
+                     cr_result_t *r)
 {
     int rc = -1;
     if (cr_http_req_init(req, method, url) == 0 &&
@@ -290,7 +302,7 @@ static int s_request(const Crieur__Task *task, const char *method, const char *u
         cr_http_req_header(req, "X-Restli-Protocol-Version", LI_PROTOCOL_VERSION) == 0 &&
         cr_http_req_header(req, "User-Agent", LI_USER_AGENT) == 0 &&
         cr_http_req_header(req, "Accept", "application/json") == 0 &&
-        (body_p || cr_http_req_header(req, "X-RestLi-Method", "FINDER") == 0) &&
+        (!restli || cr_http_req_header(req, "X-RestLi-Method", restli) == 0) &&
         (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
         rc = 0;
     /* no idempotency: a write never rides a reused connection */
@@ -303,23 +315,87 @@ static int s_request(const Crieur__Task *task, const char *method, const char *u
     return rc;
 }
 
-int cr_linkedin_publish_request(const Crieur__Task *task, cr_http_req_t *req,
-                                cr_result_t *result)
+/* A URN percent-encoded for a path segment or a query value (Rest.li 2.0). */
+static void s_pct(const char *urn, char *out, size_t cap)
+{
+    size_t e = 0;
+    for (const char *p = urn; *p && e + 4 < cap; p++) {
+        if (s_alnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            out[e++] = *p;
+        } else {
+            snprintf(out + e, 4, "%%%02X", (unsigned char)*p);
+            e += 3;
+        }
+    }
+    out[e] = '\0';
+}
+
+/* obj as compact JSON, then the request; takes nothing, frees nothing. */
+static int s_json_request(const Crieur__Task *task, const char *url, json_t *obj,
+                          cr_http_req_t *req, cr_result_t *r)
+{
+    size_t bl = obj ? json_dumpb(obj, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
+    char *body = bl ? malloc(bl) : NULL;
+    if (!body || json_dumpb(obj, body, bl, JSON_COMPACT | JSON_PRESERVE_ORDER) != bl) {
+        free(body);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "out of memory building the request", "internal");
+    }
+    int rc = s_request(task, "POST", url, &body, bl, NULL, req, r);
+    free(body);
+    return rc;
+}
+
+int cr_linkedin_media_check(const Crieur__Task *task, cr_result_t *result)
+{
+    char buf[200];
+    if (cr_task_check_publish(task, LI_MAX_TOKEN, result)) return -1;
+    const Crieur__PublishPayload *pub = task->publish;
+    const char *reply = s_str(pub->in_reply_to);
+    if (pub->n_media > CR_LINKEDIN_MAX_MEDIA) {
+        snprintf(buf, sizeof buf,
+                 "the post has %zu images; LinkedIn posts take at most %d here: keep one image",
+                 pub->n_media, CR_LINKEDIN_MAX_MEDIA);
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, "too_many_media");
+    }
+    if (pub->n_media > 0 && cr_media_source(pub->media[0]) == CR_MEDIA_BAD)
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "media item 1 is neither an http(s) URL nor an absolute file path",
+                              "bad_media");
+    if (reply[0] && !s_urn_ok(reply, strlen(reply)))
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "in_reply_to is not a LinkedIn post URN (urn:li:share:<id> or "
+                              "urn:li:ugcPost:<id>)",
+                              "bad_reply_to");
+    if (reply[0] && pub->n_media > 0)
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "a LinkedIn reply is a comment, and comments with images are not "
+                              "supported: remove the image or post it as a new post",
+                              "unsupported_media");
+    return 0;
+}
+
+static int s_image_urn_ok(const char *s)
+{
+    return s && strncmp(s, LI_IMAGE_PREFIX, strlen(LI_IMAGE_PREFIX)) == 0 &&
+           s_urn_ok(s, strlen(s));
+}
+
+int cr_linkedin_publish_request(const Crieur__Task *task, const char *image_urn,
+                                cr_http_req_t *req, cr_result_t *result)
 {
     char *url = NULL, *text = NULL, *little = NULL, *body = NULL;
     json_t *obj = NULL;
     int rc = -1;
     char author[CR_LINKEDIN_URN_MAX + 1];
-    if (cr_task_check_publish(task, LI_MAX_TOKEN, result)) return -1;
+    if (cr_linkedin_media_check(task, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
-    if (pub->n_media > 0)
-        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "media attachments are not supported by this worker yet",
-                              "unsupported_media");
     if (pub->in_reply_to && pub->in_reply_to[0])
-        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "replies (LinkedIn comments) are not supported by this worker yet",
-                              "unsupported_reply");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "a reply is a comment, not a post", "internal");
+    if ((pub->n_media > 0) != (image_urn != NULL) || (image_urn && !s_image_urn_ok(image_urn)))
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "publishing without the uploaded image's URN", "internal");
     if (cr_linkedin_author_urn(task->account->handle, author, sizeof author))
         return s_bad_handle(result);
     url = cr_api_url(task->account->api_base, LI_POSTS_PATH, LI_MAX_URL);
@@ -345,11 +421,15 @@ int cr_linkedin_publish_request(const Crieur__Task *task, cr_http_req_t *req,
         json_object_set_new(obj, "lifecycleState", json_string("PUBLISHED")) ||
         json_object_set_new(obj, "isReshareDisabledByAuthor", json_false()))
         goto oom;
+    if (image_urn) {
+        json_t *content = json_pack("{s:{s:s,s:s}}", "media", "id", image_urn, "altText", "");
+        if (!content || json_object_set_new(obj, "content", content)) goto oom;
+    }
     size_t bl = json_dumpb(obj, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (bl == 0) goto oom;
     body = malloc(bl);
     if (!body || json_dumpb(obj, body, bl, JSON_COMPACT | JSON_PRESERVE_ORDER) != bl) goto oom;
-    rc = s_request(task, "POST", url, &body, bl, req, result);
+    rc = s_request(task, "POST", url, &body, bl, NULL, req, result);
     goto out;
 oom:
     cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
@@ -389,7 +469,7 @@ int cr_linkedin_readback_request(const Crieur__Task *task, int start, cr_http_re
                               "internal");
     char *url = cr_api_url(task->account->api_base, path, LI_MAX_URL);
     if (!url) return s_bad_base(result);
-    int rc = s_request(task, "GET", url, NULL, 0, req, result);
+    int rc = s_request(task, "GET", url, NULL, 0, "FINDER", req, result);
     free(url);
     return rc;
 }
@@ -647,61 +727,484 @@ void cr_linkedin_readback_result(const cr_http_resp_t *resp, int64_t now_ms, cr_
     }
 }
 
+/* ---- images and comments ------------------------------------------------- */
+
+int cr_linkedin_image_init_request(const Crieur__Task *task, cr_http_req_t *req,
+                                   cr_result_t *result)
+{
+    char author[CR_LINKEDIN_URN_MAX + 1];
+    if (cr_task_check_publish(task, LI_MAX_TOKEN, result)) return -1;
+    if (cr_linkedin_author_urn(task->account->handle, author, sizeof author))
+        return s_bad_handle(result);
+    char *url = cr_api_url(task->account->api_base, LI_IMAGES_INIT_PATH, LI_MAX_URL);
+    if (!url) return s_bad_base(result);
+    json_t *obj = json_pack("{s:{s:s}}", "initializeUploadRequest", "owner", author);
+    int rc = s_json_request(task, url, obj, req, result);
+    json_decref(obj);
+    free(url);
+    return rc;
+}
+
+/* The classification every image step shares for an answer that is not a
+ * usable 2xx: nothing was published, whatever happened. what: "preparing the
+ * image upload" or "uploading the image". */
+static int s_media_fail(const cr_http_resp_t *resp, int64_t now_ms, const char *what,
+                        cr_result_t *r)
+{
+    char buf[1024], code[48], why[1500];
+    int duplicate = 0;
+    cr_result_clear(r);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    if (resp->curl_code != 0 || resp->too_large) {
+        snprintf(why, sizeof why, "%s failed: %s (nothing was published)", what,
+                 s_curl_text(resp));
+        if (resp->too_large) snprintf(code, sizeof code, "too_large");
+        else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
+        return -1;
+    }
+    long st = resp->status;
+    s_error_of(resp, buf, sizeof buf, code, sizeof code, &duplicate);
+    if (st == 401) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+    } else if (st == 426 || strcmp(code, LI_SUNSET_CODE) == 0) {
+        s_sunset_text(buf, why, sizeof why);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, why, LI_CODE_SUNSET);
+    } else if (st == 429) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        r->retry_at_ms = cr_linkedin_retry_at(resp, now_ms);
+    } else if (st == 408 || (st >= 500 && st <= 599)) {
+        snprintf(why, sizeof why, "%s failed: %s (nothing was published)", what, buf);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
+    } else {
+        snprintf(why, sizeof why, "%s: LinkedIn refused it: %s", what, buf);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, why, code);
+    }
+    return -1;
+}
+
+int cr_linkedin_image_init_result(const cr_http_resp_t *resp, int64_t now_ms, char *upload_url,
+                                  char *image_urn, cr_result_t *r)
+{
+    static const char what[] = "preparing the image upload";
+    upload_url[0] = image_urn[0] = '\0';
+    if (resp->curl_code != 0 || resp->too_large || resp->status < 200 || resp->status > 299)
+        return s_media_fail(resp, now_ms, what, r);
+    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    json_t *value = json_object_get(root, "value");
+    json_t *ju = json_object_get(value, "uploadUrl"), *ji = json_object_get(value, "image");
+    const char *u = json_string_value(ju), *i = json_string_value(ji);
+    int ok = u && i && json_string_length(ju) <= CR_LINKEDIN_UPLOAD_URL_MAX &&
+             strlen(u) == json_string_length(ju) && cr_media_source(u) == CR_MEDIA_URL &&
+             s_image_urn_ok(i);
+    if (ok) {
+        memcpy(upload_url, u, json_string_length(ju) + 1);
+        memcpy(image_urn, i, json_string_length(ji) + 1);
+    }
+    json_decref(root);
+    if (ok) return 0;
+    cr_result_clear(r);
+    r->http_status = (int)resp->status;
+    cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                  "LinkedIn answered initializeUpload without a usable value.uploadUrl and "
+                  "value.image (nothing was published)",
+                  "malformed_upload");
+    return -1;
+}
+
+/* scheme://authority of an http(s) URL, lower-cased, into out; 0 or -1 (no
+ * user-info accepted). host: the authority without its port. */
+static int s_origin(const char *url, char *out, size_t cap, char *host, size_t hcap)
+{
+    size_t sl = strncasecmp(url, "https://", 8) == 0  ? 8
+                : strncasecmp(url, "http://", 7) == 0 ? 7
+                                                      : 0;
+    if (!sl) return -1;
+    size_t al = strcspn(url + sl, "/?#");
+    if (al == 0 || sl + al >= cap || memchr(url + sl, '@', al)) return -1;
+    for (size_t k = 0; k < sl + al; k++) {
+        char c = url[k];
+        out[k] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    out[sl + al] = '\0';
+    size_t hl = strcspn(out + sl, ":");
+    if (hl == 0 || hl >= hcap) return -1;
+    memcpy(host, out + sl, hl);
+    host[hl] = '\0';
+    return 0;
+}
+
+int cr_linkedin_upload_request(const Crieur__Task *task, const char *upload_url,
+                               const cr_media_t *media, cr_http_req_t *req, cr_result_t *result)
+{
+    char origin[300], host[256], base_origin[300], base_host[256], buf[600];
+    if (cr_task_check_publish(task, LI_MAX_TOKEN, result)) return -1;
+    if (!media || !media->data || !media->mime || !upload_url)
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "upload without an image", "internal");
+    /* The Bearer token goes with the bytes: only to LinkedIn's upload hosts
+     * (https) or to the api_base's own origin (a sandbox, a proxy). */
+    int same = s_origin(upload_url, origin, sizeof origin, host, sizeof host) == 0 &&
+               s_origin(s_str(task->account->api_base), base_origin, sizeof base_origin,
+                        base_host, sizeof base_host) == 0 &&
+               strcmp(origin, base_origin) == 0;
+    int listed = !same && strncmp(origin, "https://", 8) == 0 &&
+                 strcspn(origin + 8, ":") == strlen(origin + 8) && /* no explicit port */
+                 cr_setting_has("linkedin", "upload_hosts", LI_UPLOAD_HOSTS_DEFAULT, host);
+    if (!same && !listed) {
+        snprintf(buf, sizeof buf,
+                 "LinkedIn gave an upload URL on %.200s, which is neither the account's API "
+                 "host nor one of the upload hosts allowed by the setting linkedin.upload_hosts "
+                 "(https only): the token was not sent there; add the host to that setting if "
+                 "LinkedIn moved its uploads",
+                 origin[0] ? origin : "an unusable URL");
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf,
+                              LI_CODE_UPLOAD_HOST);
+    }
+    char *body = malloc(media->len ? media->len : 1);
+    if (!body ||
+        (memcpy(body, media->data, media->len), cr_http_req_init(req, "PUT", upload_url)) != 0 ||
+        cr_http_req_bearer(req, task->account->token) != 0 ||
+        cr_http_req_header(req, "User-Agent", LI_USER_AGENT) != 0 ||
+        cr_http_req_body(req, media->mime, &body, media->len) != 0) {
+        free(body);
+        cr_http_req_clear(req);
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "out of memory building the request", "internal");
+    }
+    return 0;
+}
+
+int cr_linkedin_upload_result(const cr_http_resp_t *resp, int64_t now_ms, cr_result_t *r)
+{
+    if (resp->curl_code == 0 && !resp->too_large && resp->status >= 200 && resp->status <= 299)
+        return 0;
+    return s_media_fail(resp, now_ms, "uploading the image", r);
+}
+
+/* {api_base}/rest/socialActions/<in_reply_to, encoded>/comments<query> */
+static char *s_comments_url(const Crieur__Task *task, const char *query)
+{
+    char enc[3 * CR_LINKEDIN_URN_MAX + 1], path[512];
+    s_pct(s_str(task->publish->in_reply_to), enc, sizeof enc);
+    int n = snprintf(path, sizeof path, LI_ACTIONS_PATH "%s" LI_COMMENTS_PATH "%s", enc,
+                     s_str(query));
+    if (n < 0 || (size_t)n >= sizeof path) return NULL;
+    return cr_api_url(task->account->api_base, path, LI_MAX_URL);
+}
+
+int cr_linkedin_comment_request(const Crieur__Task *task, cr_http_req_t *req,
+                                cr_result_t *result)
+{
+    char author[CR_LINKEDIN_URN_MAX + 1];
+    if (cr_linkedin_media_check(task, result)) return -1;
+    const char *reply = s_str(task->publish->in_reply_to);
+    if (!reply[0])
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "a comment without the post it replies to", "internal");
+    if (cr_linkedin_author_urn(task->account->handle, author, sizeof author))
+        return s_bad_handle(result);
+    char *url = s_comments_url(task, NULL);
+    if (!url) return s_bad_base(result);
+    size_t tl = 0;
+    char *text = cr_linkedin_post_text(task, &tl);
+    json_t *jtext = text ? json_stringn(text, tl) : NULL;
+    free(text);
+    int rc;
+    if (!jtext) {
+        rc = cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                            "reply text is not valid UTF-8", "bad_text");
+    } else {
+        json_t *obj = json_pack("{s:s,s:s,s:{s:o}}", "actor", author, "object", reply, "message",
+                                "text", jtext);
+        rc = s_json_request(task, url, obj, req, result);
+        json_decref(obj);
+    }
+    free(url);
+    return rc;
+}
+
+/* urn:li:comment:(<post urn>,<digits>) */
+static int s_comment_urn_ok(const char *s, size_t n)
+{
+    size_t pl = strlen(LI_COMMENT_PREFIX);
+    if (n <= pl + 3 || n > CR_LINKEDIN_COMMENT_URN_MAX || memcmp(s, LI_COMMENT_PREFIX, pl) != 0 ||
+        s[n - 1] != ')')
+        return 0;
+    const char *comma = memchr(s + pl, ',', n - pl);
+    if (!comma || !s_urn_ok(s + pl, (size_t)(comma - s) - pl)) return 0;
+    size_t d = (size_t)(comma - s) + 1;
+    if (d >= n - 1) return 0;
+    for (size_t i = d; i < n - 1; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* OK with the comment's URN and https://www.linkedin.com/feed/update/<post>/?commentUrn=<enc> */
+static void s_comment_ok(cr_result_t *r, const char *post_urn, const char *comment_urn)
+{
+    char enc[3 * CR_LINKEDIN_COMMENT_URN_MAX + 1];
+    char url[sizeof LI_WEB_BASE + CR_LINKEDIN_URN_MAX + sizeof enc + 32];
+    s_pct(comment_urn, enc, sizeof enc);
+    snprintf(url, sizeof url, LI_WEB_BASE "%s/" LI_COMMENT_URL_PARAM "%s", post_urn, enc);
+    r->outcome = CRIEUR__OUTCOME__OUTCOME_OK;
+    cr_result_field(&r->platform_post_id, comment_urn, strlen(comment_urn), CR_FIELD_MAX_BYTES);
+    cr_result_field(&r->url, url, strlen(url), CR_FIELD_MAX_BYTES);
+}
+
+void cr_linkedin_comment_result(const cr_http_resp_t *resp, const char *post_urn, int64_t now_ms,
+                                cr_result_t *r)
+{
+    const char *post = s_str(post_urn);
+    if (resp->curl_code != 0 || resp->too_large || resp->status < 200 || resp->status > 299 ||
+        !s_urn_ok(post, strlen(post))) {
+        cr_linkedin_publish_result(resp, now_ms, r);
+        return;
+    }
+    cr_result_clear(r);
+    r->http_status = (int)resp->status;
+    char urn[CR_LINKEDIN_COMMENT_URN_MAX + 1] = "";
+    json_t *root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    static const char *const keys[] = {"commentUrn", "$URN"};
+    for (size_t k = 0; k < 2 && !urn[0]; k++) {
+        json_t *j = json_object_get(root, keys[k]);
+        const char *v = json_string_value(j);
+        if (v && s_comment_urn_ok(v, json_string_length(j))) memcpy(urn, v, json_string_length(j) + 1);
+    }
+    json_decref(root);
+    char h[CR_LINKEDIN_COMMENT_URN_MAX + 1];
+    long n = urn[0] ? -1 : cr_http_header(resp, LI_ID_HEADER, h, sizeof h);
+    if (n > 0 && (size_t)n < sizeof h) {
+        int digits = 1;
+        for (long i = 0; i < n; i++)
+            if (h[i] < '0' || h[i] > '9') digits = 0;
+        if (s_comment_urn_ok(h, (size_t)n)) memcpy(urn, h, (size_t)n + 1);
+        else if (digits && n <= 20)
+            snprintf(urn, sizeof urn, LI_COMMENT_PREFIX "%.64s,%.20s)", post, h);
+    }
+    if (urn[0]) {
+        s_comment_ok(r, post, urn);
+        return;
+    }
+    char buf[200];
+    snprintf(buf, sizeof buf,
+             "LinkedIn answered HTTP %ld to the comment without a usable comment id: the comment "
+             "was probably created",
+             resp->status);
+    cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, "malformed_success");
+}
+
+int cr_linkedin_comments_request(const Crieur__Task *task, int start, cr_http_req_t *req,
+                                 cr_result_t *result)
+{
+    char query[64];
+    if (cr_linkedin_media_check(task, result)) return -1;
+    if (!task->publish->in_reply_to || !task->publish->in_reply_to[0])
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "reading comments without a post", "internal");
+    snprintf(query, sizeof query, LI_COMMENTS_QUERY, start < 0 ? 0 : start, LI_PAGE_COUNT);
+    char *url = s_comments_url(task, query);
+    if (!url) return s_bad_base(result);
+    int rc = s_request(task, "GET", url, NULL, 0, NULL, req, result);
+    free(url);
+    return rc;
+}
+
+cr_linkedin_match_t cr_linkedin_match_comment(const char *body, size_t len, const char *actor,
+                                              const char *fingerprint, int64_t from_ms, int start,
+                                              int count, cr_linkedin_comment_found_t *found)
+{
+    memset(found, 0, sizeof *found);
+    if (!body || !fingerprint || !actor) return CR_LINKEDIN_MATCH_MALFORMED;
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    cr_linkedin_match_t rc = CR_LINKEDIN_MATCH_MALFORMED;
+    json_t *elements = json_is_object(root) ? json_object_get(root, "elements") : NULL;
+    if (!json_is_array(elements)) goto out;
+    int64_t best_at = 0;
+    size_t i;
+    json_t *el;
+    json_array_foreach(elements, i, el)
+    {
+        json_t *ja = json_object_get(el, "actor");
+        json_t *jt = json_object_get(json_object_get(el, "message"), "text");
+        json_t *jtime = json_object_get(json_object_get(el, "created"), "time");
+        json_t *ju = json_object_get(el, "commentUrn");
+        if (!json_is_string(ju)) ju = json_object_get(el, "$URN");
+        if (!json_is_string(ja) || !json_is_string(jt) || !json_is_string(ju) ||
+            strcmp(json_string_value(ja), actor) != 0 ||
+            !s_comment_urn_ok(json_string_value(ju), json_string_length(ju)))
+            continue;
+        int64_t at = json_is_integer(jtime) ? (int64_t)json_integer_value(jtime) : -1;
+        if (at < from_ms) continue; /* also: no time, not ours to judge */
+        if (memchr(json_string_value(jt), '\0', json_string_length(jt))) continue;
+        char *fp = cr_linkedin_fingerprint(json_string_value(jt), json_string_length(jt));
+        if (!fp) goto out; /* out of memory: no verdict */
+        int same = strcmp(fp, fingerprint) == 0;
+        free(fp);
+        /* keep the oldest match (the first attempt's) */
+        if (same && (rc != CR_LINKEDIN_MATCH_FOUND || at < best_at)) {
+            memcpy(found->urn, json_string_value(ju), json_string_length(ju) + 1);
+            best_at = at;
+            rc = CR_LINKEDIN_MATCH_FOUND;
+        }
+    }
+    if (rc == CR_LINKEDIN_MATCH_FOUND) goto out;
+    json_t *total = json_object_get(json_object_get(root, "paging"), "total");
+    size_t n = json_array_size(elements);
+    int more = count > 0 && (json_is_integer(total)
+                                 ? (json_int_t)start + (json_int_t)n < json_integer_value(total) &&
+                                       n > 0
+                                 : n >= (size_t)count);
+    if (more) {
+        found->next_start = start + (int)n;
+        rc = CR_LINKEDIN_MATCH_MORE;
+    } else {
+        rc = CR_LINKEDIN_MATCH_NONE;
+    }
+out:
+    json_decref(root);
+    return rc;
+}
+
 /* ---- adapter ------------------------------------------------------------- */
 
-enum { S_START = 0, S_READBACK_SENT, S_PUBLISH_SENT };
+enum {
+    S_START = 0,
+    S_READBACK_SENT,
+    S_PUBLISH_SENT,
+    S_COMMENTS_SENT, /* reading a post's comments back (a reply's reconciliation) */
+    S_FETCH_SENT,    /* downloading the image */
+    S_INIT_SENT,     /* images?action=initializeUpload */
+    S_PUT_SENT,      /* the bytes to the upload URL */
+    S_COMMENT_SENT,  /* the reply */
+};
 
 typedef struct {
     char *fingerprint; /* of the text this task publishes */
     int start;         /* of the read-back page asked */
     int pages;         /* read-back pages read */
+    cr_media_t media;  /* the image, between its loading and its upload */
+    char upload_url[CR_LINKEDIN_UPLOAD_URL_MAX + 1];
+    char pending[CR_LINKEDIN_URN_MAX + 1]; /* initialized, not uploaded yet */
+    char image[CR_LINKEDIN_URN_MAX + 1];   /* uploaded: the post names it */
 } s_state_t;
 
 static void s_release(cr_call_t *call)
 {
     s_state_t *st = call->state;
-    if (st) free(st->fingerprint);
+    if (st) {
+        free(st->fingerprint);
+        cr_media_clear(&st->media);
+    }
     free(st);
     call->state = NULL;
 }
 
+static s_state_t *s_state(cr_call_t *call)
+{
+    if (!call->state) call->state = calloc(1, sizeof(s_state_t));
+    return call->state;
+}
+
+static int s_image_init(cr_call_t *call)
+{
+    if (cr_linkedin_image_init_request(call->task, &call->req, &call->result))
+        return CR_STEP_DONE;
+    call->step = S_INIT_SENT;
+    return CR_STEP_REQUEST;
+}
+
+/* What comes next once nothing needs reading back: the comment (a reply),
+ * the image's steps, or the post. */
 static int s_publish(cr_call_t *call)
 {
-    if (cr_linkedin_publish_request(call->task, &call->req, &call->result)) return CR_STEP_DONE;
+    const Crieur__Task *t = call->task;
+    const Crieur__PublishPayload *pub = t->publish;
+    if (pub && pub->in_reply_to && pub->in_reply_to[0]) {
+        if (cr_linkedin_comment_request(t, &call->req, &call->result)) return CR_STEP_DONE;
+        call->step = S_COMMENT_SENT;
+        return CR_STEP_REQUEST;
+    }
+    s_state_t *st = call->state;
+    if (pub && pub->n_media > 0) {
+        if (!(st = s_state(call))) return -1;
+        if (!st->image[0]) {
+            if (st->media.data) return s_image_init(call);
+            const char *ref = pub->media[0];
+            if (cr_media_source(ref) == CR_MEDIA_URL) {
+                if (cr_media_fetch_request(&call->req, ref, CR_LINKEDIN_MEDIA_MAX_BYTES,
+                                           &call->result))
+                    return CR_STEP_DONE;
+                call->step = S_FETCH_SENT;
+                return CR_STEP_REQUEST;
+            }
+            if (cr_media_load_file(ref, CR_LINKEDIN_MEDIA_MAX_BYTES, &st->media, &call->result))
+                return CR_STEP_DONE;
+            return s_image_init(call);
+        }
+    }
+    if (cr_linkedin_publish_request(t, st && st->image[0] ? st->image : NULL, &call->req,
+                                    &call->result))
+        return CR_STEP_DONE;
     call->step = S_PUBLISH_SENT;
     return CR_STEP_REQUEST;
 }
 
 static int s_readback(cr_call_t *call, s_state_t *st)
 {
+    const Crieur__PublishPayload *pub = call->task->publish;
+    if (pub && pub->in_reply_to && pub->in_reply_to[0]) {
+        if (cr_linkedin_comments_request(call->task, st->start, &call->req, &call->result))
+            return CR_STEP_DONE;
+        call->step = S_COMMENTS_SENT;
+        return CR_STEP_REQUEST;
+    }
     if (cr_linkedin_readback_request(call->task, st->start, &call->req, &call->result))
         return CR_STEP_DONE;
     call->step = S_READBACK_SENT;
     return CR_STEP_REQUEST;
 }
 
+static int s_too_many(cr_call_t *call, long status, const char *what)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "the outcome of an earlier attempt is unknown and there are more than %d %s in the "
+             "read-back window: a human must check whether the post is on LinkedIn; it was not "
+             "published again",
+             LI_RECONCILE_MAX_PAGES * LI_PAGE_COUNT, what);
+    return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, (int)status, buf,
+                        LI_CODE_READBACK_TOO_MANY);
+}
+
 static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
 {
     const Crieur__Task *t = call->task;
     s_state_t *st = call->state;
-    char buf[512];
     switch (call->step) {
     case S_START: {
         if (t->kind != CRIEUR__JOB_KIND__KIND_PUBLISH)
             return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
                                 "linkedin adapter does not handle this job kind",
                                 "unsupported_kind");
+        /* also the account and payload: a post that can never be sent stops here */
+        if (cr_linkedin_media_check(t, &call->result)) return CR_STEP_DONE;
         if (!t->reconcile) return s_publish(call);
         /* An earlier attempt may have published it: look before publishing. */
-        if (cr_task_check_publish(t, LI_MAX_TOKEN, &call->result)) return CR_STEP_DONE;
-        st = calloc(1, sizeof *st);
+        st = s_state(call);
         if (!st) return -1;
-        call->state = st;
         size_t tl = 0;
         char *text = cr_linkedin_post_text(t, &tl);
         st->fingerprint = text ? cr_linkedin_fingerprint(text, tl) : NULL;
         free(text);
         if (!st->fingerprint) return -1;
+        if (!st->fingerprint[0])
+            /* an image without text: any such post of the account would match */
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, 0,
+                                "the outcome of an earlier attempt is unknown and a post without "
+                                "text cannot be recognised by reading back: a human must check "
+                                "whether the post is on LinkedIn; it was not published again",
+                                LI_CODE_READBACK_REFUSED);
         return s_readback(call, st);
     }
     case S_READBACK_SENT: {
@@ -725,15 +1228,8 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
         case CR_LINKEDIN_MATCH_NONE:
             return s_publish(call);
         case CR_LINKEDIN_MATCH_MORE:
-            if (++st->pages >= LI_RECONCILE_MAX_PAGES) {
-                snprintf(buf, sizeof buf,
-                         "the outcome of an earlier attempt is unknown and the account has "
-                         "more than %d posts in the read-back window: a human must check "
-                         "whether the post is on LinkedIn; it was not published again",
-                         LI_RECONCILE_MAX_PAGES * LI_PAGE_COUNT);
-                return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, (int)prev->status,
-                                    buf, LI_CODE_READBACK_TOO_MANY);
-            }
+            if (++st->pages >= LI_RECONCILE_MAX_PAGES)
+                return s_too_many(call, prev->status, "posts of the account");
             st->start = found.next_start;
             return s_readback(call, st);
         case CR_LINKEDIN_MATCH_MALFORMED:
@@ -746,6 +1242,67 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
     case S_PUBLISH_SENT:
         if (!prev) return -1;
         cr_linkedin_publish_result(prev, call->now_ms, &call->result);
+        return CR_STEP_DONE;
+    case S_COMMENTS_SENT: {
+        if (!prev || !st) return -1;
+        if (prev->curl_code != 0 || prev->too_large || prev->status < 200 || prev->status > 299) {
+            cr_linkedin_readback_result(prev, call->now_ms, &call->result);
+            return CR_STEP_DONE;
+        }
+        char actor[CR_LINKEDIN_URN_MAX + 1];
+        if (cr_linkedin_author_urn(t->account->handle, actor, sizeof actor)) return -1;
+        int64_t due = t->due_ms > 0 ? t->due_ms : call->now_ms;
+        cr_linkedin_comment_found_t found;
+        switch (cr_linkedin_match_comment(prev->body, prev->body_len, actor, st->fingerprint,
+                                          due - LI_RECONCILE_WINDOW_MS, st->start, LI_PAGE_COUNT,
+                                          &found)) {
+        case CR_LINKEDIN_MATCH_FOUND:
+            /* Commented by the earlier attempt: that comment, no second POST. */
+            cr_result_clear(&call->result);
+            s_comment_ok(&call->result, t->publish->in_reply_to, found.urn);
+            call->result.reconciled = 1;
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_OK, (int)prev->status,
+                                LI_FOUND_DETAIL, NULL);
+        case CR_LINKEDIN_MATCH_NONE:
+            return s_publish(call);
+        case CR_LINKEDIN_MATCH_MORE:
+            if (++st->pages >= LI_RECONCILE_MAX_PAGES)
+                return s_too_many(call, prev->status, "comments on the post");
+            st->start = found.next_start;
+            return s_readback(call, st);
+        case CR_LINKEDIN_MATCH_MALFORMED:
+            break;
+        }
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, (int)prev->status,
+                            "reading the post's comments back failed: malformed answer",
+                            "malformed_readback");
+    }
+    case S_FETCH_SENT:
+        if (!prev || !st || !t->publish || t->publish->n_media < 1) return -1;
+        cr_media_clear(&st->media);
+        if (cr_media_from_response(prev, t->publish->media[0], CR_LINKEDIN_MEDIA_MAX_BYTES,
+                                   &st->media, &call->result))
+            return CR_STEP_DONE;
+        return s_image_init(call);
+    case S_INIT_SENT:
+        if (!prev || !st) return -1;
+        if (cr_linkedin_image_init_result(prev, call->now_ms, st->upload_url, st->pending,
+                                          &call->result))
+            return CR_STEP_DONE;
+        if (cr_linkedin_upload_request(t, st->upload_url, &st->media, &call->req, &call->result))
+            return CR_STEP_DONE;
+        cr_media_clear(&st->media); /* the request holds its own copy */
+        call->step = S_PUT_SENT;
+        return CR_STEP_REQUEST;
+    case S_PUT_SENT:
+        if (!prev || !st) return -1;
+        if (cr_linkedin_upload_result(prev, call->now_ms, &call->result)) return CR_STEP_DONE;
+        memcpy(st->image, st->pending, sizeof st->image);
+        return s_publish(call);
+    case S_COMMENT_SENT:
+        if (!prev) return -1;
+        cr_linkedin_comment_result(prev, t->publish ? t->publish->in_reply_to : NULL,
+                                   call->now_ms, &call->result);
         return CR_STEP_DONE;
     default:
         return -1;

@@ -12,6 +12,8 @@
 
 /* Every X-specific constant lives here. */
 #define X_TWEETS_PATH "/2/tweets"
+#define X_UPLOAD_PATH "/2/media/upload"
+#define X_MEDIA_CATEGORY "tweet_image"
 #define X_ME_PATH "/2/users/me"
 #define X_USERS_PATH "/2/users/"
 #define X_TIMELINE_PATH "/tweets"
@@ -232,26 +234,36 @@ out:
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* method url with the Bearer token and the usual headers, no body yet. */
+static int s_headers(const Crieur__Task *task, const char *method, const char *url,
+                     cr_http_req_t *req)
+{
+    return cr_http_req_init(req, method, url) == 0 &&
+                   cr_http_req_bearer(req, task->account->token) == 0 &&
+                   cr_http_req_header(req, "User-Agent", X_USER_AGENT) == 0 &&
+                   cr_http_req_header(req, "Connection", X_CONNECTION) == 0 &&
+                   cr_http_req_header(req, "Accept", "application/json") == 0
+               ? 0
+               : -1;
+}
+
+static int s_oom(cr_http_req_t *req, cr_result_t *r)
+{
+    cr_http_req_clear(req);
+    return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                          "out of memory building the request", "internal");
+}
+
 /* method url with the Bearer token and the usual headers; takes *body_p. */
 static int s_request(const Crieur__Task *task, const char *method, const char *url,
                      char **body_p, size_t body_len, cr_http_req_t *req, cr_result_t *r)
 {
-    int rc = -1;
-    if (cr_http_req_init(req, method, url) == 0 &&
-        cr_http_req_bearer(req, task->account->token) == 0 &&
-        cr_http_req_header(req, "User-Agent", X_USER_AGENT) == 0 &&
-        cr_http_req_header(req, "Connection", X_CONNECTION) == 0 &&
-        cr_http_req_header(req, "Accept", "application/json") == 0 &&
-        (!body_p || cr_http_req_body(req, "application/json", body_p, body_len) == 0))
-        rc = 0;
+    if (s_headers(task, method, url, req) != 0 ||
+        (body_p && cr_http_req_body(req, "application/json", body_p, body_len) != 0))
+        return s_oom(req, r);
     /* X has no idempotency: a write never rides a reused connection */
-    if (rc == 0 && strcmp(method, "GET") != 0) req->fresh_connection = 1;
-    if (rc) {
-        cr_http_req_clear(req);
-        cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory building the request",
-                       "internal");
-    }
-    return rc;
+    if (strcmp(method, "GET") != 0) req->fresh_connection = 1;
+    return 0;
 }
 
 static int s_bad_base(cr_result_t *r)
@@ -260,19 +272,67 @@ static int s_bad_base(cr_result_t *r)
                           "account api_base is not a usable http(s) URL", "bad_api_base");
 }
 
-int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
+int cr_x_media_check(const Crieur__Task *task, cr_result_t *result)
+{
+    char buf[200];
+    if (cr_task_check_publish(task, X_MAX_TOKEN, result)) return -1;
+    const Crieur__PublishPayload *pub = task->publish;
+    if (pub->n_media > CR_X_MAX_MEDIA) {
+        snprintf(buf, sizeof buf,
+                 "the post has %zu images; X takes at most %d per tweet: remove some or split "
+                 "the post",
+                 pub->n_media, CR_X_MAX_MEDIA);
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, "too_many_media");
+    }
+    for (size_t i = 0; i < pub->n_media; i++)
+        if (cr_media_source(pub->media[i]) == CR_MEDIA_BAD) {
+            snprintf(buf, sizeof buf,
+                     "media item %zu is neither an http(s) URL nor an absolute file path", i + 1);
+            return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, "bad_media");
+        }
+    return 0;
+}
+
+int cr_x_upload_request(const Crieur__Task *task, const cr_media_t *media, cr_http_req_t *req,
+                        cr_result_t *result)
+{
+    if (cr_task_check_publish(task, X_MAX_TOKEN, result)) return -1;
+    if (!media || !media->data || !media->mime)
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "upload without an image", "internal");
+    char *url = cr_api_url(task->account->api_base, X_UPLOAD_PATH, X_MAX_URL);
+    if (!url) return s_bad_base(result);
+    int rc = s_headers(task, "POST", url, req);
+    free(url);
+    if (rc != 0) return s_oom(req, result);
+    cr_multipart_t mp;
+    cr_multipart_init(&mp);
+    cr_multipart_file(&mp, "media", media->name, media->mime, media->data, media->len);
+    cr_multipart_field(&mp, "media_category", X_MEDIA_CATEGORY);
+    if (cr_multipart_finish(&mp, req) != 0) return s_oom(req, result);
+    req->fresh_connection = 1; /* a write: like every write to X */
+    return 0;
+}
+
+int cr_x_publish_request(const Crieur__Task *task, const char *const *media_ids, size_t n_ids,
+                         cr_http_req_t *req, cr_result_t *result)
 {
     char *url = NULL, *text = NULL, *body = NULL;
     json_t *obj = NULL;
     int rc = -1;
-    if (cr_task_check_publish(task, X_MAX_TOKEN, result)) return -1;
+    if (cr_x_media_check(task, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
-    if (pub->n_media > 0) {
-        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                       "media attachments are not supported by this worker yet",
-                       "unsupported_media");
+    if (n_ids != pub->n_media || (n_ids && !media_ids)) {
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                       "publishing before every image was uploaded", "internal");
         goto out;
     }
+    for (size_t i = 0; i < n_ids; i++)
+        if (!media_ids[i] || !s_id_ok(media_ids[i], strlen(media_ids[i]))) {
+            cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                           "an uploaded image has no usable media id", "internal");
+            goto out;
+        }
     url = cr_api_url(task->account->api_base, X_TWEETS_PATH, X_MAX_URL);
     if (!url) {
         s_bad_base(result);
@@ -297,6 +357,13 @@ int cr_x_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result
     if (reply[0]) {
         json_t *r = json_pack("{s:s}", "in_reply_to_tweet_id", reply);
         if (!r || json_object_set_new(obj, "reply", r)) goto oom;
+    }
+    if (n_ids > 0) {
+        json_t *ids = json_array();
+        json_t *m = ids ? json_pack("{s:o}", "media_ids", ids) : NULL;
+        if (!m || json_object_set_new(obj, "media", m)) goto oom;
+        for (size_t i = 0; i < n_ids; i++)
+            if (json_array_append_new(ids, json_string(media_ids[i]))) goto oom;
     }
     size_t bl = json_dumpb(obj, NULL, 0, JSON_COMPACT);
     if (bl == 0) goto oom;
@@ -569,14 +636,61 @@ void cr_x_readback_result(const cr_http_resp_t *resp, int64_t now_ms, cr_result_
     }
 }
 
+int cr_x_upload_result(const cr_http_resp_t *resp, int64_t now_ms, char *id, cr_result_t *r)
+{
+    char buf[1024], code[48], why[1200];
+    cr_result_clear(r);
+    id[0] = '\0';
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    if (resp->curl_code != 0 || resp->too_large) {
+        /* An upload is not a post: whatever happened, nothing was published. */
+        snprintf(buf, sizeof buf, "uploading an image failed: %s (nothing was published)",
+                 resp->too_large ? "response too large"
+                 : resp->error && resp->error[0]
+                     ? resp->error
+                     : curl_easy_strerror((CURLcode)resp->curl_code));
+        if (resp->too_large) snprintf(code, sizeof code, "too_large");
+        else snprintf(code, sizeof code, "curl:%d", resp->curl_code);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+    }
+    long st = resp->status;
+    if (st >= 200 && st <= 299) {
+        if (cr_x_me_user_id(resp->body, resp->body_len, id) == 0) return 0; /* data.id */
+        id[0] = '\0';
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                      "X answered the image upload without a usable data.id (nothing was "
+                      "published)",
+                      "malformed_upload");
+        return -1;
+    }
+    s_error_of(resp, buf, sizeof buf, code, sizeof code);
+    if (st == 401) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, code);
+    } else if (st == 429) {
+        snprintf(why, sizeof why, "image uploads are rate limited: %s", buf);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, why, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else if (st == 408 || (st >= 500 && st <= 599)) {
+        snprintf(why, sizeof why, "uploading an image failed: %s (nothing was published)", buf);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, why, code);
+    } else {
+        /* 400 (not an image X takes, too large), 403, 413, 415, redirects */
+        snprintf(why, sizeof why, "X refused the image: %s", buf);
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, why, code);
+    }
+    return -1;
+}
+
 /* ---- adapter ----------------------------------------------------------- */
 
-enum { S_START = 0, S_ME_SENT, S_TIMELINE_SENT, S_PUBLISH_SENT };
+enum { S_START = 0, S_ME_SENT, S_TIMELINE_SENT, S_FETCH_SENT, S_UPLOAD_SENT, S_PUBLISH_SENT };
 
 typedef struct {
     char user_id[CR_X_ID_MAX + 1];
     char *fingerprint; /* of the text this task publishes */
     int pages;         /* timeline pages read */
+    size_t n_ids;      /* images uploaded so far */
+    char ids[CR_X_MAX_MEDIA][CR_X_ID_MAX + 1];
 } s_state_t;
 
 static void s_release(cr_call_t *call)
@@ -587,9 +701,46 @@ static void s_release(cr_call_t *call)
     call->state = NULL;
 }
 
+static s_state_t *s_state(cr_call_t *call)
+{
+    if (!call->state) call->state = calloc(1, sizeof(s_state_t));
+    return call->state;
+}
+
+/* Uploads m (and releases it): the next request. */
+static int s_upload(cr_call_t *call, cr_media_t *m)
+{
+    int rc = cr_x_upload_request(call->task, m, &call->req, &call->result);
+    cr_media_clear(m);
+    if (rc) return CR_STEP_DONE;
+    call->step = S_UPLOAD_SENT;
+    return CR_STEP_REQUEST;
+}
+
+/* The next image to upload, or the tweet once every image has its id. */
 static int s_publish(cr_call_t *call)
 {
-    if (cr_x_publish_request(call->task, &call->req, &call->result)) return CR_STEP_DONE;
+    const Crieur__Task *t = call->task;
+    size_t n_media = t->publish ? t->publish->n_media : 0;
+    s_state_t *st = n_media ? s_state(call) : call->state;
+    if (n_media && !st) return -1;
+    if (n_media && st->n_ids == 0 && cr_x_media_check(t, &call->result)) return CR_STEP_DONE;
+    if (st && st->n_ids < n_media) {
+        const char *ref = t->publish->media[st->n_ids];
+        if (cr_media_source(ref) == CR_MEDIA_URL) {
+            if (cr_media_fetch_request(&call->req, ref, CR_X_MEDIA_MAX_BYTES, &call->result))
+                return CR_STEP_DONE;
+            call->step = S_FETCH_SENT;
+            return CR_STEP_REQUEST;
+        }
+        cr_media_t m;
+        if (cr_media_load_file(ref, CR_X_MEDIA_MAX_BYTES, &m, &call->result)) return CR_STEP_DONE;
+        return s_upload(call, &m);
+    }
+    const char *ids[CR_X_MAX_MEDIA];
+    for (size_t i = 0; st && i < st->n_ids && i < CR_X_MAX_MEDIA; i++) ids[i] = st->ids[i];
+    if (cr_x_publish_request(t, ids, st ? st->n_ids : 0, &call->req, &call->result))
+        return CR_STEP_DONE;
     call->step = S_PUBLISH_SENT;
     return CR_STEP_REQUEST;
 }
@@ -609,17 +760,25 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
         if (t->kind != CRIEUR__JOB_KIND__KIND_PUBLISH)
             return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
                                 "x adapter does not handle this job kind", "unsupported_kind");
+        /* also the account and payload: a post that can never be sent stops here */
+        if (cr_x_media_check(t, &call->result)) return CR_STEP_DONE;
         if (!t->reconcile) return s_publish(call);
         /* An earlier attempt may have published it: look before publishing. */
-        if (cr_task_check_publish(t, X_MAX_TOKEN, &call->result)) return CR_STEP_DONE;
-        st = calloc(1, sizeof *st);
+        st = s_state(call);
         if (!st) return -1;
-        call->state = st;
         size_t tl = 0;
         char *text = cr_x_post_text(t, &tl);
         st->fingerprint = text ? cr_x_fingerprint(text, tl) : NULL;
         free(text);
         if (!st->fingerprint) return -1;
+        if (!st->fingerprint[0])
+            /* images only: X shows such a tweet as its media links, which
+             * the fingerprint leaves out: any image-only tweet would match */
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED, 0,
+                                "the outcome of an earlier attempt is unknown and a post without "
+                                "text cannot be recognised by reading the account back: a human "
+                                "must check whether the post is on X; it was not published again",
+                                X_CODE_READBACK_REFUSED);
         if (cr_x_me_request(t, &call->req, &call->result)) return CR_STEP_DONE;
         call->step = S_ME_SENT;
         return CR_STEP_REQUEST;
@@ -686,6 +845,20 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
                             "reading the account back failed: malformed timeline answer",
                             "malformed_readback");
     }
+    case S_FETCH_SENT: {
+        if (!prev || !st || st->n_ids >= t->publish->n_media) return -1;
+        cr_media_t m;
+        if (cr_media_from_response(prev, t->publish->media[st->n_ids], CR_X_MEDIA_MAX_BYTES, &m,
+                                   &call->result))
+            return CR_STEP_DONE;
+        return s_upload(call, &m);
+    }
+    case S_UPLOAD_SENT:
+        if (!prev || !st || st->n_ids >= CR_X_MAX_MEDIA) return -1;
+        if (cr_x_upload_result(prev, call->now_ms, st->ids[st->n_ids], &call->result))
+            return CR_STEP_DONE;
+        st->n_ids++;
+        return s_publish(call);
     case S_PUBLISH_SENT:
         if (!prev) return -1;
         cr_x_publish_result(prev, t->account ? t->account->handle : NULL, call->now_ms,
