@@ -24,6 +24,9 @@ typedef struct {
     int64_t mastodon_status_window_s;
     int64_t mastodon_request_limit;   /* requests per token per window */
     int64_t mastodon_request_window_s;
+    int64_t mastodon_media_delay_ms;  /* a v2 upload stays processing this long (0: at once) */
+    int64_t mastodon_media_limit;     /* media uploads per account per window */
+    int64_t mastodon_media_window_s;
     int64_t x_tweet_limit;            /* X: POST /2/tweets per user per window */
     int64_t x_tweet_window_s;
     int64_t bluesky_access_ttl_s;     /* Bluesky: accessJwt lifetime */

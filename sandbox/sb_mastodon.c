@@ -3,7 +3,9 @@
  *
  * Answers like a Mastodon 4.x instance for what Crieur uses: publishing
  * (POST /api/v1/statuses with Idempotency-Key), reading statuses back,
- * deleting, media upload (always processed at once), mentions through
+ * deleting, media upload (images checked by signature; v2 uploads answer 202
+ * and stay processing for --mastodon-media-delay-ms when it is set; 30
+ * uploads per 30 minutes per account), mentions through
  * notifications, instance configuration; with Mastodon's two rate limits
  * (per token on every request, per account on status creation) and headers.
  * Every Mastodon constant lives here.
@@ -13,6 +15,7 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_media.h"
 #include "sb_params.h"
 #include "sb_text.h"
 #include "sb_vec.h"
@@ -42,6 +45,8 @@
 #define S_ERR_REPLY "The post you are trying to reply to does not appear to exist."
 #define S_ERR_TOO_MANY_MEDIA "Cannot attach more than 4 files"
 #define S_ERR_VISIBILITY "Validation failed: Visibility is not included in the list"
+#define S_ERR_NOT_READY "Cannot attach files that have not finished processing. Try again in a moment!"
+#define S_ERR_MEDIA_TYPE "Validation failed: File content type is invalid, File file type is not supported"
 
 typedef struct {
     uint64_t id;
@@ -51,6 +56,7 @@ typedef struct {
     char mime[64];
     size_t size;
     uint64_t status_id;   /* 0 while unattached */
+    uint64_t ready_us;    /* processing until then (0: processed) */
 } s_media_t;
 
 typedef struct {
@@ -317,8 +323,14 @@ s_render_account (s_mastodon_t *self, sb_buf_t *out, const sb_account_t *a, bool
     sb_buf_addc (out, '}');
 }
 
+static bool
+s_media_processing (const s_media_t *m, uint64_t now_us)
+{
+    return m->ready_us && now_us < m->ready_us;
+}
+
 static void
-s_render_media (s_mastodon_t *self, sb_buf_t *out, const s_media_t *m)
+s_render_media (s_mastodon_t *self, sb_buf_t *out, const s_media_t *m, bool processing)
 {
     const char *base = self->world->base_url;
     const char *type = strncmp (m->mime, "video/", 6) == 0   ? "video"
@@ -327,11 +339,16 @@ s_render_media (s_mastodon_t *self, sb_buf_t *out, const s_media_t *m)
                                                              : "image";
     sb_buf_adds (out, "{\"id\":");
     sb_buf_add_json_id (out, m->id);
+    sb_buf_printf (out, ",\"type\":\"%s\"", type);
+    if (processing)   /* Mastodon: url null until processed, preview already there */
+        sb_buf_adds (out, ",\"url\":null");
+    else
+        sb_buf_printf (out, ",\"url\":\"%s/mastodon/system/media_attachments/%llu\"", base,
+                       (unsigned long long) m->id);
     sb_buf_printf (out,
-                   ",\"type\":\"%s\",\"url\":\"%s/mastodon/system/media_attachments/%llu\""
                    ",\"preview_url\":\"%s/mastodon/system/media_attachments/%llu/small\""
                    ",\"remote_url\":null,\"text_url\":null,\"meta\":{},\"description\":",
-                   type, base, (unsigned long long) m->id, base, (unsigned long long) m->id);
+                   base, (unsigned long long) m->id);
     sb_buf_add_json_str (out, m->description);
     sb_buf_adds (out, ",\"blurhash\":null}");
 }
@@ -385,7 +402,7 @@ s_render_status (s_mastodon_t *self, sb_buf_t *out, const s_status_t *s, bool wi
             continue;
         if (i)
             sb_buf_addc (out, ',');
-        s_render_media (self, out, m);
+        s_render_media (self, out, m, false);
     }
     sb_buf_adds (out, "],\"mentions\":[");
     if (s->mention) {
@@ -483,6 +500,18 @@ s_status_rate (s_mastodon_t *self, const sb_account_t *a, uint64_t now_us, int64
     snprintf (key, sizeof (key), "mastodon/statuses/%llu", (unsigned long long) a->id);
     sb_ratelimit_hit (self->world->rates, key, c->mastodon_status_limit,
                       c->mastodon_status_window_s, SB_WINDOW_FIRST_HIT, now_us, cost, rate);
+}
+
+/* Mastodon's media upload limit: 30 per 30 minutes per account. */
+static void
+s_media_rate (s_mastodon_t *self, const sb_account_t *a, uint64_t now_us, int64_t cost,
+              sb_rate_t *rate)
+{
+    const sb_config_t *c = self->world->config;
+    char key[64];
+    snprintf (key, sizeof (key), "mastodon/media/%llu", (unsigned long long) a->id);
+    sb_ratelimit_hit (self->world->rates, key, c->mastodon_media_limit,
+                      c->mastodon_media_window_s, SB_WINDOW_FIRST_HIT, now_us, cost, rate);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -630,13 +659,42 @@ s_create_status (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *par
         sb_reply_error (rep, 422, S_ERR_TOO_MANY_MEDIA);
         return;
     }
-    /* Like Mastodon <= 4.2, unknown or already attached media ids are ignored. */
+    /* Like Mastodon >= 4.3: an id that is unknown, another account's or
+     * already attached is refused (4.2 and older dropped it silently), and
+     * so is media still processing. */
     s_media_t *media[S_MAX_MEDIA];
     size_t nmedia = 0;
+    sb_buf_t missing;
+    sb_buf_init (&missing);
+    bool not_ready = false;
     for (size_t i = 0; i < nmedia_ids; i++) {
         s_media_t *m = sb_map_get (self->media, media_ids[i]);
-        if (m && m->account_id == account->id && m->status_id == 0)
-            media[nmedia++] = m;
+        if (m && m->account_id == account->id && m->status_id == 0) {
+            bool dup = false;
+            for (size_t j = 0; j < nmedia; j++)
+                dup |= media[j] == m;
+            if (!dup)
+                media[nmedia++] = m;
+            not_ready |= s_media_processing (m, req->now_us);
+        }
+        else {
+            if (missing.len)
+                sb_buf_adds (&missing, ", ");
+            sb_buf_add (&missing, media_ids[i], strnlen (media_ids[i], 64));
+        }
+    }
+    if (missing.len) {
+        char msg[400];
+        snprintf (msg, sizeof (msg), "Media %s not found or already attached to another post",
+                  missing.data);
+        sb_buf_free (&missing);
+        sb_reply_error (rep, 422, msg);
+        return;
+    }
+    sb_buf_free (&missing);
+    if (not_ready) {
+        sb_reply_error (rep, 422, S_ERR_NOT_READY);
+        return;
     }
     if (sb_blank (text) && nmedia == 0) {
         sb_reply_error (rep, 422, S_ERR_BLANK);
@@ -711,13 +769,21 @@ s_create_status (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *par
     char id[24], url[512];
     snprintf (id, sizeof (id), "%llu", (unsigned long long) status->id);
     snprintf (url, sizeof (url), "%s/mastodon/@%s/%s", world->base_url, account->handle, id);
+    char media_id[S_MAX_MEDIA][24];
+    const char *media_list[S_MAX_MEDIA];
+    for (size_t i = 0; i < status->nmedia; i++) {
+        snprintf (media_id[i], sizeof (media_id[i]), "%llu", (unsigned long long) status->media[i]);
+        media_list[i] = media_id[i];
+    }
     sb_ledger_entry_t entry = { .created_us = req->now_us,
                                 .platform = "mastodon",
                                 .account = account->handle,
                                 .id = id,
                                 .url = url,
                                 .text = text,
-                                .idempotency_key = idem };
+                                .idempotency_key = idem,
+                                .media = media_list,
+                                .nmedia = status->nmedia };
     if (sb_ledger_append (world->ledger, &entry) == 0)
         SB_WARN ("ledger append failed for status %s", id);
     if (idem) {
@@ -989,14 +1055,31 @@ s_notifications (s_mastodon_t *self, const sb_req_t *req, sb_account_t *account,
     }
 }
 
+/* POST /api/v1/media (processed before answering) or /api/v2/media (202 and
+ * url null while processing, with --mastodon-media-delay-ms). */
 static void
 s_upload_media (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *params,
-                sb_account_t *account, sb_reply_t *rep)
+                sb_account_t *account, bool v2, sb_reply_t *rep)
 {
     size_t size = 0;
     const char *file = sb_params_get (params, "file", &size);
     if (!file) {
         sb_reply_error (rep, 422, "Validation failed: File can't be blank");
+        return;
+    }
+    /* images by signature (never decoded); MP4 video by its ftyp box */
+    const char *mime = sb_media_sniff (file, size);
+    if (!mime && size >= 12 && memcmp (file + 4, "ftyp", 4) == 0)
+        mime = "video/mp4";
+    if (!mime) {
+        sb_reply_error (rep, 422, S_ERR_MEDIA_TYPE);
+        return;
+    }
+    sb_rate_t rate;
+    s_media_rate (self, account, req->now_us, 1, &rate);
+    if (!rate.allowed) {
+        s_rate_headers (rep, &rate);
+        sb_reply_error (rep, 429, S_ERR_RATE);
         return;
     }
     s_media_t *m = calloc (1, sizeof (*m));
@@ -1008,20 +1091,12 @@ s_upload_media (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *para
     m->account_id = account->id;
     m->created_us = req->now_us;
     m->size = size;
+    int64_t delay_ms = self->world->config->mastodon_media_delay_ms;
+    if (v2 && delay_ms > 0)
+        m->ready_us = req->now_us + (uint64_t) delay_ms * 1000u;
     const char *description = sb_params_get (params, "description", NULL);
     if (description && *description)
         m->description = strdup (description);
-    /* sniff the few types the publisher sends; the rest count as images */
-    const unsigned char *b = (const unsigned char *) file;
-    const char *mime = "image/jpeg";
-    if (size >= 8 && memcmp (b, "\x89PNG", 4) == 0)
-        mime = "image/png";
-    else if (size >= 6 && memcmp (b, "GIF8", 4) == 0)
-        mime = "image/gif";
-    else if (size >= 12 && memcmp (b, "RIFF", 4) == 0 && memcmp (b + 8, "WEBP", 4) == 0)
-        mime = "image/webp";
-    else if (size >= 12 && memcmp (b + 4, "ftyp", 4) == 0)
-        mime = "video/mp4";
     snprintf (m->mime, sizeof (m->mime), "%s", mime);
     char key[24];
     snprintf (key, sizeof (key), "%llu", (unsigned long long) m->id);
@@ -1030,20 +1105,24 @@ s_upload_media (s_mastodon_t *self, const sb_req_t *req, const sb_params_t *para
         sb_reply_error (rep, 500, "out of memory");
         return;
     }
-    rep->status = 200;   /* processed synchronously (a real server may say 202) */
-    s_render_media (self, &rep->body, m);
+    bool processing = s_media_processing (m, req->now_us);
+    rep->status = processing ? 202 : 200;
+    s_render_media (self, &rep->body, m, processing);
 }
 
+/* GET /api/v1/media/:id: 206 while processing, 200 once processed. */
 static void
-s_get_media (s_mastodon_t *self, const char *id, sb_account_t *account, sb_reply_t *rep)
+s_get_media (s_mastodon_t *self, const sb_req_t *req, const char *id, sb_account_t *account,
+             sb_reply_t *rep)
 {
     s_media_t *m = sb_map_get (self->media, id);
     if (!m || m->account_id != account->id) {
         sb_reply_error (rep, 404, S_ERR_NOT_FOUND);
         return;
     }
-    rep->status = 200;
-    s_render_media (self, &rep->body, m);
+    bool processing = s_media_processing (m, req->now_us);
+    rep->status = processing ? 206 : 200;
+    s_render_media (self, &rep->body, m, processing);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1185,14 +1264,16 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     else if ((v1 || v2) && n == 3 && post && strcmp (segs[2], "media") == 0) {
         if (!account)
             sb_reply_error (rep, 401, S_ERR_TOKEN);
-        else
-            s_upload_media (self, req, &params, account, rep);
+        else {
+            s_upload_media (self, req, &params, account, v2, rep);
+            rate_set = rate_set && rep->headers.len == 0; /* the media family's own on 429 */
+        }
     }
     else if (v1 && n == 4 && get && strcmp (segs[2], "media") == 0) {
         if (!account)
             sb_reply_error (rep, 401, S_ERR_TOKEN);
         else
-            s_get_media (self, segs[3], account, rep);
+            s_get_media (self, req, segs[3], account, rep);
     }
     else
         sb_reply_error (rep, 404, S_ERR_NOT_FOUND);

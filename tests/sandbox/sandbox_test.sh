@@ -206,6 +206,66 @@ expect "status with media and no text" "200 $MEDIA" "$CODE $(j '.media_attachmen
 req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' \
     -d 'status=x&media_ids[]=1&media_ids[]=2&media_ids[]=3&media_ids[]=4&media_ids[]=5'
 expect "more than 4 media" "422 Cannot attach more than 4 files" "$CODE $(j .error)"
+req GET "$M/_sandbox/ledger?platform=mastodon"
+expect "ledger lists the status's media" "$MEDIA" "$(j '.entries[-1].media | join(",")')"
+expect "ledger: a text-only status has no media" "0" "$(j '.entries[0].media | length')"
+printf 'plain text' >"$TMP/notimg.txt"
+req POST "$M/mastodon/api/v2/media" -H 'Authorization: Bearer tok1' -F "file=@$TMP/notimg.txt"
+expect_match "upload of no image: 422" '^422 Validation failed: File content type is invalid' \
+    "$CODE $(j .error)"
+req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' -d 'status=x&media_ids[]=999'
+expect "unknown media id: 422" "422 Media 999 not found or already attached to another post" \
+    "$CODE $(j .error)"
+req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' -d "status=x&media_ids[]=$MEDIA"
+expect "already attached media id: 422" \
+    "422 Media $MEDIA not found or already attached to another post" "$CODE $(j .error)"
+req GET "$M/mastodon/api/v1/media/$MEDIA" -H 'Authorization: Bearer tok1'
+expect "processed media: 200 with url" "200 true" "$CODE $(j '.url != null')"
+
+# generated images (control API) upload as what they are
+for ext in jpg png gif webp; do
+    curl -sS -o "$TMP/gen.$ext" "$M/_sandbox/media/pic.$ext?bytes=5000"
+    req POST "$M/mastodon/api/v2/media" -H 'Authorization: Bearer tok1' -F "file=@$TMP/gen.$ext"
+    type=image; [[ $ext == gif ]] && type=gifv
+    expect "generated $ext: 5000 bytes, uploads as an image" "5000 200 $type" \
+        "$(stat -c %s "$TMP/gen.$ext") $CODE $(j .type)"
+done
+req GET "$M/_sandbox/media/pic.png"
+expect "generated image: content type" "200 image/png" "$CODE $(hdr Content-Type)"
+req GET "$M/_sandbox/media/pic.bin?bytes=10"
+expect "bin: no image" "200 application/octet-stream 10" "$CODE $(hdr Content-Type) ${#BODY}"
+req GET "$M/_sandbox/media/pic.png?status=404"
+expect "status=: that error" "404" "$CODE"
+req GET "$M/_sandbox/media/pic.png?bytes=10"
+expect "below the smallest image: 422" "422" "$CODE"
+req GET "$M/_sandbox/media/pic.tiff"
+expect "unknown type: 404" "404" "$CODE"
+
+# processing delay: 202 with url null, 206 while processing, 422 if attached, then 200
+start slowmedia --mastodon-media-delay-ms 1500 --mastodon-media-limit 3 --mastodon-media-window-s 60
+SM=$URL_slowmedia
+add_account "$SM" alice tokm
+req POST "$SM/mastodon/api/v2/media" -H 'Authorization: Bearer tokm' -F "file=@$TMP/gen.jpg"
+expect "v2 upload while processing: 202, url null" "202 null" "$CODE $(j .url)"
+SLOW=$(j .id)
+req GET "$SM/mastodon/api/v1/media/$SLOW" -H 'Authorization: Bearer tokm'
+expect "poll while processing: 206" "206 null" "$CODE $(j .url)"
+req POST "$SM/mastodon/api/v1/statuses" -H 'Authorization: Bearer tokm' -d "status=x&media_ids[]=$SLOW"
+expect "attaching unprocessed media: 422" \
+    "422 Cannot attach files that have not finished processing. Try again in a moment!" \
+    "$CODE $(j .error)"
+req POST "$SM/mastodon/api/v1/media" -H 'Authorization: Bearer tokm' -F "file=@$TMP/gen.jpg"
+expect "v1 upload is processed before the answer: 200" "200 false" "$CODE $(j '.url == null')"
+sleep 1.6
+req GET "$SM/mastodon/api/v1/media/$SLOW" -H 'Authorization: Bearer tokm'
+expect "poll once processed: 200 with url" "200 false" "$CODE $(j '.url == null')"
+req POST "$SM/mastodon/api/v1/statuses" -H 'Authorization: Bearer tokm' -d "status=x&media_ids[]=$SLOW"
+expect "processed media attaches" "200 $SLOW" "$CODE $(j '.media_attachments[0].id')"
+req POST "$SM/mastodon/api/v2/media" -H 'Authorization: Bearer tokm' -F "file=@$TMP/gen.jpg"
+expect "third upload within the limit" "202" "$CODE"
+req POST "$SM/mastodon/api/v2/media" -H 'Authorization: Bearer tokm' -F "file=@$TMP/gen.jpg"
+expect "media upload limit: 429 with reset" "429 Too many requests 0" \
+    "$CODE $(j .error) $(hdr X-RateLimit-Remaining)"
 
 # bad input never crashes
 req POST "$M/mastodon/api/v1/statuses" -H 'Authorization: Bearer tok1' -H 'Content-Type: application/json' \
