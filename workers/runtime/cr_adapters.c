@@ -5,6 +5,8 @@
 #include "cr_bluesky.h"
 #include "cr_linkedin.h"
 #include "cr_graph.h" /* facebook, instagram, threads */
+#include "cr_webhook.h"
+#include "cr_email.h"
 
 #include <string.h>
 
@@ -16,6 +18,8 @@ static const cr_adapter_t *const s_builtin[] = {
     &cr_facebook_adapter,
     &cr_instagram_adapter,
     &cr_threads_adapter,
+    &cr_webhook_adapter,
+    &cr_email_adapter,
     NULL,
 };
 
