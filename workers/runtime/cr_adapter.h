@@ -19,7 +19,11 @@
  * tasks; used to poll a platform that is still processing (a media
  * container). After a wait, prev is NULL and call->step tells the adapter
  * where it was. A wait that would pass the task's deadline ends the call
- * (TRANSIENT, or INDETERMINATE once a request was sent).
+ * (TRANSIENT, or INDETERMINATE once a request was sent). The runtime's step
+ * limit (a runaway adapter) counts the steps between two waits; the waits
+ * of one call are bounded separately (600), so a poll loop is bounded by
+ * its own maximum and the deadline. A wait out of range ends the call as
+ * an adapter error.
  *
  * A step returning anything else (-1: out of memory, adapter bug) ends the
  * call as TRANSIENT if no request was sent yet, else INDETERMINATE. */

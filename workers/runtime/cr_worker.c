@@ -21,7 +21,8 @@
 #define CR_START_BUDGET 512         /* tasks started per iteration */
 #define CR_MAX_RESULTS_PER_BATCH 500 /* worst case ~3.5 MiB, under CR_WIRE_MAX_FRAME */
 #define CR_SEND_RETRY_MS 20         /* after a refused send (high-water mark) */
-#define CR_MAX_STEPS 64             /* adapter steps per call: a runaway adapter ends */
+#define CR_MAX_STEPS 64             /* adapter steps between two waits: a runaway ends */
+#define CR_MAX_WAITS 600            /* CR_STEP_WAITs per call (10 min of 1 s polls) */
 #define CR_LINGER_MS 2000
 #define CR_HWM 10000
 #define CR_RECONNECT_IVL_MS 100     /* libzmq's own TCP reconnection, per socket */
@@ -63,7 +64,8 @@ struct cr_task {
     int64_t deadline_ms; /* wall clock, 0 = none */
     int64_t started_ms, finished_ms, started_mono, finished_mono;
     int any_sent; /* some request of this call may have reached the platform */
-    int steps;
+    int steps; /* since the call started or last waited */
+    int waits;
     int64_t wake_mono; /* CR_TASK_WAITING: when to run the next step */
     cr_task_t *hnext;
     cr_task_t *prev, *next; /* pending list, wait list or its broker's done queue */
@@ -460,7 +462,7 @@ static void s_task_advance(cr_worker_t *w, cr_task_t *t, const cr_http_resp_t *p
     for (;;) {
         cr_http_req_clear(&t->call.req);
         t->call.now_ms = cr_now_ms();
-        if (t->steps++ >= CR_MAX_STEPS) {
+        if (t->steps++ >= CR_MAX_STEPS || t->waits > CR_MAX_WAITS) {
             cr_call_done(&t->call,
                          t->any_sent ? CRIEUR__OUTCOME__OUTCOME_INDETERMINATE
                                      : CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
@@ -484,6 +486,10 @@ static void s_task_advance(cr_worker_t *w, cr_task_t *t, const cr_http_resp_t *p
                 s_task_finish(w, t);
                 return;
             }
+            /* A poll loop is not a runaway: each wait gives the adapter a
+             * new step budget; the waits themselves are bounded. */
+            t->steps = 0;
+            t->waits++;
             t->wake_mono = cr_mono_ms() + t->call.wait_ms;
             t->state = CR_TASK_WAITING;
             s_list_append(&w->wait_head, &w->wait_tail, t);
@@ -526,18 +532,23 @@ static void s_task_advance(cr_worker_t *w, cr_task_t *t, const cr_http_resp_t *p
     }
 }
 
-/* Runs the next step of the tasks whose CR_STEP_WAIT is over. */
+/* Runs the next step of the tasks whose CR_STEP_WAIT is over. Only the
+ * tasks that were waiting when the pass began: one that waits again (even
+ * 0 ms) goes to the end of the list and runs in a later iteration, so an
+ * adapter polling without pause cannot hold the loop. */
 static void s_wake_waiting(cr_worker_t *w)
 {
     int64_t now = cr_mono_ms();
-    cr_task_t *t = w->wait_head;
+    cr_task_t *t = w->wait_head, *last = w->wait_tail;
     while (t) {
         cr_task_t *next = t->next;
+        int was_last = t == last;
         if (t->wake_mono <= now) {
             s_list_remove(&w->wait_head, &w->wait_tail, t);
             t->state = CR_TASK_RUNNING;
             s_task_advance(w, t, NULL); /* may finish it, or put it back in the list */
         }
+        if (was_last) break;
         t = next;
     }
 }
@@ -966,7 +977,9 @@ static void s_on_cancel(cr_worker_t *w, cr_link_t *l, const Crieur__Cancel *c)
                  (long long)c->job_id, c->attempt, w->worker_id, l->endpoint);
         return;
     }
-    if (t->state != CR_TASK_PENDING) {
+    /* Cancellable until a request may have reached the platform: pending,
+     * or waiting (CR_STEP_WAIT) before any request was sent. */
+    if (t->state != CR_TASK_PENDING && (t->state != CR_TASK_WAITING || t->any_sent)) {
         cr_debug("cancel ignored, request already started job=%lld attempt=%u worker=%s "
                  "broker=%s",
                  (long long)c->job_id, c->attempt, w->worker_id, l->endpoint);

@@ -61,7 +61,9 @@
  *   life:  ACTIVE -> STOPPING (stop) -> STOPPED (all results sent or grace
  *          over or second stop; BYE sent to every broker)
  * A task: PENDING (received, no request yet) -> RUNNING (request in flight)
- *   -> DONE (result queued for its broker) -> sent and freed. */
+ *   <-> WAITING (CR_STEP_WAIT: no request, no connection held, woken after
+ *   the delay) -> DONE (result queued for its broker) -> sent and freed.
+ *   CANCEL ends a PENDING task, or a WAITING one that has sent nothing. */
 #ifndef CR_WORKER_H
 #define CR_WORKER_H
 
