@@ -5,6 +5,7 @@
 #include "cr_bluesky.h"
 #include "cr_linkedin.h"
 #include "cr_graph.h" /* facebook, instagram, threads */
+#include "cr_refresh.h" /* token refresh: x, threads, linkedin */
 #include "cr_webhook.h"
 #include "cr_email.h"
 
@@ -18,6 +19,9 @@ static const cr_adapter_t *const s_builtin[] = {
     &cr_facebook_adapter,
     &cr_instagram_adapter,
     &cr_threads_adapter,
+    &cr_x_refresh_adapter,
+    &cr_threads_refresh_adapter,
+    &cr_linkedin_refresh_adapter,
     &cr_webhook_adapter,
     &cr_email_adapter,
     NULL,
