@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -576,14 +577,15 @@ static void test_request_refusals(void **state)
     assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
     cr_result_clear(&res);
 
+    /* a post with media needs its uploaded ids: the text-only builder refuses */
     s_fixture(&f, "https://s.example", "hi", "");
     char *media[] = {"https://cdn.example/a.jpg"};
     f.pub.media = media;
     f.pub.n_media = 1;
     assert_int_equal(cr_mastodon_publish_request(&f.task, &req, &res), -1);
-    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
-    assert_string_equal(res.error_code, "unsupported_media");
+    assert_string_equal(res.error_code, "internal");
     cr_result_clear(&res);
+    assert_null(req.url);
 
     s_fixture(&f, "https://s.example", "hi", "");
     f.task.payload_case = CRIEUR__TASK__PAYLOAD__NOT_SET;
@@ -614,6 +616,274 @@ static void test_adapter_steps(void **state)
     cr_call_init(&call, &f.task);
     assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_DONE);
     assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_call_clear(&call, &cr_mastodon_adapter);
+}
+
+/* ---- media -------------------------------------------------------------- */
+
+static const unsigned char s_jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F', 0};
+
+static void test_status_with_media_ids(void **state)
+{
+    fixture_t f;
+    s_fixture(&f, "https://s.example", "hi", "");
+    char *media[] = {"/tmp/a.jpg", "https://cdn.example/b.png"};
+    f.pub.media = media;
+    f.pub.n_media = 2;
+    f.pub.in_reply_to = "1099";
+    const char *ids[] = {"111", "222"};
+    cr_http_req_t req;
+    cr_result_t res;
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    assert_int_equal(cr_mastodon_status_request(&f.task, ids, 2, &req, &res), 0);
+    json_t *j = s_req_json(&req);
+    json_t *m = json_object_get(j, "media_ids");
+    assert_int_equal(json_array_size(m), 2);
+    assert_string_equal(json_string_value(json_array_get(m, 0)), "111");
+    assert_string_equal(json_string_value(json_array_get(m, 1)), "222");
+    assert_string_equal(json_string_value(json_object_get(j, "in_reply_to_id")), "1099");
+    assert_non_null(s_req_header(&req, "Idempotency-Key"));
+    json_decref(j);
+    cr_http_req_clear(&req);
+    /* an id that could inject into the body or a header is refused */
+    const char *bad[] = {"111", "2 2"};
+    assert_int_equal(cr_mastodon_status_request(&f.task, bad, 2, &req, &res), -1);
+    assert_null(req.url);
+    cr_result_clear(&res);
+}
+
+static void test_media_upload_request(void **state)
+{
+    fixture_t f;
+    s_fixture(&f, "https://s.example/", "hi", "");
+    cr_media_t m;
+    memset(&m, 0, sizeof m);
+    m.data = (unsigned char *)s_jpeg;
+    m.len = sizeof s_jpeg;
+    m.mime = "image/jpeg";
+    snprintf(m.name, sizeof m.name, "image.jpg");
+    cr_http_req_t req;
+    cr_result_t res;
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    assert_int_equal(cr_mastodon_media_request(&f.task, &m, &req, &res), 0);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.url, "https://s.example/api/v2/media");
+    assert_string_equal(s_req_header(&req, "Authorization"), "Bearer s3cr3t-T0ken_");
+    const char *ct = s_req_header(&req, "Content-Type");
+    assert_non_null(ct);
+    assert_non_null(strstr(ct, "multipart/form-data; boundary="));
+    assert_non_null(strstr(req.body, "name=\"file\"; filename=\"image.jpg\"\r\n"
+                                     "Content-Type: image/jpeg\r\n\r\n"));
+    /* the bytes are in the body as they are */
+    const char *p = strstr(req.body, "\r\n\r\n");
+    assert_non_null(p);
+    assert_memory_equal(p + 4, s_jpeg, sizeof s_jpeg);
+    cr_http_req_clear(&req);
+
+    assert_int_equal(cr_mastodon_media_poll_request(&f.task, "77", &req, &res), 0);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.url, "https://s.example/api/v1/media/77");
+    cr_http_req_clear(&req);
+    assert_int_equal(cr_mastodon_media_poll_request(&f.task, "../statuses", &req, &res), -1);
+    assert_null(req.url);
+    cr_result_clear(&res);
+    f.acc.token = "";
+    assert_int_equal(cr_mastodon_media_request(&f.task, &m, &req, &res), -1);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED);
+    cr_result_clear(&res);
+}
+
+static int s_media_classify(long status, const char *headers, const char *body, char *id,
+                            int *processing, cr_result_t *res)
+{
+    cr_http_resp_t r = s_resp(status, headers, body);
+    memset(res, 0, sizeof *res);
+    return cr_mastodon_media_result(&r, NOW, id, 64, processing, res);
+}
+
+static void test_media_result(void **state)
+{
+    char id[64];
+    int processing = -1;
+    cr_result_t res;
+    assert_int_equal(s_media_classify(200, NULL,
+                                      "{\"id\":\"5\",\"type\":\"image\",\"url\":\"https://s/m/5\"}",
+                                      id, &processing, &res),
+                     0);
+    assert_string_equal(id, "5");
+    assert_int_equal(processing, 0);
+    assert_int_equal(s_media_classify(202, NULL, "{\"id\":\"6\",\"url\":null}", id, &processing,
+                                      &res),
+                     0);
+    assert_string_equal(id, "6");
+    assert_int_equal(processing, 1);
+    assert_int_equal(s_media_classify(206, NULL, "{\"id\":\"6\",\"url\":null}", id, &processing,
+                                      &res),
+                     0);
+    assert_int_equal(processing, 1);
+    /* 200 without a url is still processing, never attached early */
+    assert_int_equal(s_media_classify(200, NULL, "{\"id\":\"6\",\"url\":null}", id, &processing,
+                                      &res),
+                     0);
+    assert_int_equal(processing, 1);
+
+    static const struct {
+        long status;
+        const char *body;
+        Crieur__Outcome outcome;
+        const char *code;
+    } cases[] = {
+        {422, "{\"error\":\"Validation failed: File content type is invalid\"}",
+         CRIEUR__OUTCOME__OUTCOME_PERMANENT, "422"},
+        {413, "<html>too large</html>", CRIEUR__OUTCOME__OUTCOME_PERMANENT, "media_too_large"},
+        {401, "{\"error\":\"The access token is invalid\"}", CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+         "401"},
+        {404, "{\"error\":\"Record not found\"}", CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "404"},
+        {503, "", CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "503"},
+        {200, "{\"id\":5}", CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "media_malformed"},
+        {200, "not json", CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "media_malformed"},
+        {302, "", CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "302"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(
+            s_media_classify(cases[i].status, NULL, cases[i].body, id, &processing, &res), -1);
+        assert_int_equal(res.outcome, cases[i].outcome);
+        assert_string_equal(res.error_code, cases[i].code);
+        cr_result_clear(&res);
+    }
+    assert_int_equal(s_media_classify(422, NULL,
+                                      "{\"error\":\"Validation failed: File content type is "
+                                      "invalid\"}",
+                                      id, &processing, &res),
+                     -1);
+    assert_non_null(strstr(res.error, "File content type is invalid"));
+    cr_result_clear(&res);
+    /* the media family's 429: retry at the reset */
+    assert_int_equal(s_media_classify(429, "X-RateLimit-Reset: 2023-11-14T22:43:20.000000Z\r\n",
+                                      "{\"error\":\"Too many requests\"}", id, &processing, &res),
+                     -1);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED);
+    assert_int_equal(res.retry_at_ms, NOW + 1800000);
+    cr_result_clear(&res);
+    /* a lost upload answer publishes nothing: TRANSIENT, not INDETERMINATE */
+    cr_http_resp_t r = s_resp(0, NULL, NULL);
+    r.curl_code = CURLE_OPERATION_TIMEDOUT;
+    assert_int_equal(cr_mastodon_media_result(&r, NOW, id, sizeof id, &processing, &res), -1);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    cr_result_clear(&res);
+}
+
+/* Upload (202), wait, poll (206), wait, poll (200), then the status. */
+static void test_adapter_media_steps(void **state)
+{
+    char path[] = "/tmp/crieur-test-mastodon-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, s_jpeg, sizeof s_jpeg), (ssize_t)sizeof s_jpeg);
+    close(fd);
+    setenv("CRIEUR_MASTODON_MEDIA_POLL_MS", "250", 1);
+    fixture_t f;
+    s_fixture(&f, "https://s.example", "with image", "");
+    char *media[] = {path};
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    cr_call_t call;
+    cr_call_init(&call, &f.task);
+    call.now_ms = NOW;
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://s.example/api/v2/media");
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t resp = s_resp(202, NULL, "{\"id\":\"31\",\"url\":null}");
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_WAIT);
+    assert_int_equal(call.wait_ms, 250);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://s.example/api/v1/media/31");
+    cr_http_req_clear(&call.req);
+    resp = s_resp(206, NULL, "{\"id\":\"31\",\"url\":null}");
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_WAIT);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    resp = s_resp(200, NULL, "{\"id\":\"31\",\"url\":\"https://s.example/m/31\"}");
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://s.example/api/v1/statuses");
+    json_t *j = s_req_json(&call.req);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "media_ids"), 0)),
+                        "31");
+    json_decref(j);
+    cr_http_req_clear(&call.req);
+    resp = s_resp(200, NULL, "{\"id\":\"90\",\"url\":\"https://s.example/@a/90\"}");
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "90");
+    cr_call_clear(&call, &cr_mastodon_adapter);
+
+    /* polls are bounded */
+    setenv("CRIEUR_MASTODON_MEDIA_MAX_POLLS", "1", 1);
+    cr_call_init(&call, &f.task);
+    call.now_ms = NOW;
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    resp = s_resp(202, NULL, "{\"id\":\"32\",\"url\":null}");
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_WAIT);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    resp = s_resp(206, NULL, "{\"id\":\"32\",\"url\":null}");
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_string_equal(call.result.error_code, "media_processing");
+    cr_call_clear(&call, &cr_mastodon_adapter);
+    unsetenv("CRIEUR_MASTODON_MEDIA_MAX_POLLS");
+    unsetenv("CRIEUR_MASTODON_MEDIA_POLL_MS");
+
+    /* an image URL is downloaded first */
+    char *urls[] = {"https://cdn.example/pic.jpg?sig=secret"};
+    f.pub.media = urls;
+    cr_call_init(&call, &f.task);
+    call.now_ms = NOW;
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    assert_string_equal(call.req.method, "GET");
+    assert_string_equal(call.req.url, urls[0]);
+    assert_int_equal(call.req.follow_redirects, 1);
+    cr_http_req_clear(&call.req);
+    resp = s_resp(200, NULL, NULL);
+    resp.body = (const char *)s_jpeg;
+    resp.body_len = sizeof s_jpeg;
+    assert_int_equal(cr_mastodon_adapter.step(&call, &resp), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://s.example/api/v2/media");
+    cr_http_req_clear(&call.req);
+    cr_call_clear(&call, &cr_mastodon_adapter);
+
+    /* too many images, a bad item, a missing file: PERMANENT before any request */
+    char *five[] = {path, path, path, path, path};
+    f.pub.media = five;
+    f.pub.n_media = 5;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "too_many_media");
+    assert_null(call.req.url);
+    cr_call_clear(&call, &cr_mastodon_adapter);
+    char *rel[] = {"pic.jpg"};
+    f.pub.media = rel;
+    f.pub.n_media = 1;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "bad_media");
+    cr_call_clear(&call, &cr_mastodon_adapter);
+    unlink(path);
+    f.pub.media = media;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "media_unreadable");
+    cr_call_clear(&call, &cr_mastodon_adapter);
+    /* a bad account is found before anything is uploaded */
+    f.acc.api_base = "ftp://nope";
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_mastodon_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "bad_api_base");
     cr_call_clear(&call, &cr_mastodon_adapter);
 }
 
@@ -676,6 +946,10 @@ int main(void)
         cmocka_unit_test(test_request_json_escaping),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_adapter_steps),
+        cmocka_unit_test(test_status_with_media_ids),
+        cmocka_unit_test(test_media_upload_request),
+        cmocka_unit_test(test_media_result),
+        cmocka_unit_test(test_adapter_media_steps),
         cmocka_unit_test(test_header_lookup),
         cmocka_unit_test(test_text_clean),
     };

@@ -1,5 +1,7 @@
 #include "cr_mastodon.h"
 
+#include "cr_media.h"
+#include "cr_settings.h"
 #include "cr_text.h"
 #include "cr_time.h"
 
@@ -21,6 +23,14 @@
 #define MASTODON_MAX_TOKEN 4096
 #define MASTODON_MAX_KEY 256
 #define MASTODON_MAX_ID 128
+#define MASTODON_MEDIA_PATH "/api/v2/media"      /* upload: 200 processed, 202 processing */
+#define MASTODON_MEDIA_GET_PATH "/api/v1/media/" /* poll: 206 processing, 200 processed */
+#define MASTODON_MEDIA_FIELD "file"
+/* settings (cr_settings, platform "mastodon"), with their defaults */
+#define MASTODON_MAX_MEDIA_DEFAULT 4 /* max_media: the instance's max_media_attachments */
+#define MASTODON_MEDIA_POLL_MS_DEFAULT 1000     /* media_poll_ms */
+#define MASTODON_MEDIA_MAX_POLLS_DEFAULT 60     /* media_max_polls */
+#define MASTODON_IMAGE_MAX_BYTES_DEFAULT (16LL * 1024 * 1024) /* image_max_bytes (16 MiB) */
 
 static const char *const s_visibilities[] = {"public", "unlisted", "private", "direct", NULL};
 
@@ -32,6 +42,12 @@ static const char *s_str(const char *s)
 /* ---- request ----------------------------------------------------------- */
 
 int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr_result_t *result)
+{
+    return cr_mastodon_status_request(task, NULL, 0, req, result);
+}
+
+int cr_mastodon_status_request(const Crieur__Task *task, const char *const *media_ids,
+                               size_t n_ids, cr_http_req_t *req, cr_result_t *result)
 {
     const Crieur__Account *acc = task->account;
     const Crieur__PublishPayload *pub =
@@ -45,10 +61,10 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
                        "publish task without account or payload", "bad_task");
         goto out;
     }
-    if (pub->n_media > 0) {
-        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                       "media attachments are not supported by this worker yet",
-                       "unsupported_media");
+    if (pub->n_media != n_ids) {
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                       "the post's media were not uploaded before the status (adapter bug)",
+                       "internal");
         goto out;
     }
     url = cr_api_url(s_str(acc->api_base), MASTODON_STATUSES_PATH, MASTODON_MAX_URL);
@@ -110,6 +126,18 @@ int cr_mastodon_publish_request(const Crieur__Task *task, cr_http_req_t *req, cr
         cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "in_reply_to is not valid UTF-8",
                        "bad_reply_to");
         goto out;
+    }
+    if (n_ids > 0) {
+        json_t *ids = json_array();
+        if (!ids || json_object_set_new(obj, "media_ids", ids)) goto oom;
+        for (size_t i = 0; i < n_ids; i++) {
+            if (!media_ids[i] || !cr_text_token_ok(media_ids[i], MASTODON_MAX_ID)) {
+                cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                               "unusable media id from the upload", "internal");
+                goto out;
+            }
+            if (json_array_append_new(ids, json_string(media_ids[i]))) goto oom;
+        }
     }
     size_t bl = json_dumpb(obj, NULL, 0, JSON_COMPACT);
     if (bl == 0) goto oom;
@@ -268,26 +296,317 @@ void cr_mastodon_publish_result(const cr_http_resp_t *resp, int64_t now_ms, cr_r
     json_decref(root);
 }
 
+/* ---- media ------------------------------------------------------------- */
+
+static int s_media_url(const Crieur__Task *task, const char *path, const char *id,
+                       cr_http_req_t *req, const char *method, cr_result_t *r)
+{
+    const Crieur__Account *acc = task->account;
+    char full[MASTODON_MAX_ID + 64];
+    snprintf(full, sizeof full, "%s%s", path, id ? id : "");
+    char *url = acc ? cr_api_url(s_str(acc->api_base), full, MASTODON_MAX_URL) : NULL;
+    if (!url)
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "account api_base is not a usable http(s) URL", "bad_api_base");
+    if (!cr_text_token_ok(s_str(acc->token), MASTODON_MAX_TOKEN)) {
+        free(url);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED,
+                              "account has no usable access token", "no_token");
+    }
+    int rc = cr_http_req_init(req, method, url) || cr_http_req_bearer(req, acc->token) ||
+             cr_http_req_header(req, "User-Agent", MASTODON_USER_AGENT) ||
+             cr_http_req_header(req, "Accept", "application/json");
+    free(url);
+    if (rc) {
+        cr_http_req_clear(req);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "out of memory building the request", "internal");
+    }
+    return 0;
+}
+
+int cr_mastodon_media_request(const Crieur__Task *task, const cr_media_t *m, cr_http_req_t *req,
+                              cr_result_t *r)
+{
+    if (!m || !m->data || !m->mime)
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "no image to upload",
+                              "internal");
+    if (s_media_url(task, MASTODON_MEDIA_PATH, NULL, req, "POST", r)) return -1;
+    cr_multipart_t mp;
+    cr_multipart_init(&mp);
+    cr_multipart_file(&mp, MASTODON_MEDIA_FIELD, m->name, m->mime, m->data, m->len);
+    if (cr_multipart_finish(&mp, req)) {
+        cr_http_req_clear(req);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "out of memory building the media upload", "internal");
+    }
+    return 0;
+}
+
+int cr_mastodon_media_poll_request(const Crieur__Task *task, const char *media_id,
+                                   cr_http_req_t *req, cr_result_t *r)
+{
+    if (!media_id || !cr_text_token_ok(media_id, MASTODON_MAX_ID) || strchr(media_id, '/') ||
+        strchr(media_id, '?') || strchr(media_id, '#') || strchr(media_id, '%'))
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "unusable media id from the upload", "media_malformed");
+    return s_media_url(task, MASTODON_MEDIA_GET_PATH, media_id, req, "GET", r);
+}
+
+int cr_mastodon_media_result(const cr_http_resp_t *resp, int64_t now_ms, char *id, size_t idcap,
+                             int *processing, cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 1], code[32];
+    cr_result_clear(r);
+    *processing = 0;
+    if (idcap) id[0] = '\0';
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    /* Nothing is published before the status: every failure here is at
+     * worst TRANSIENT (a retry uploads again). */
+    if (resp->too_large) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "media answer too large",
+              strlen("media answer too large"), "too_large");
+        return -1;
+    }
+    if (resp->curl_code != 0) {
+        snprintf(code, sizeof code, "curl:%d", resp->curl_code);
+        snprintf(buf, sizeof buf, "media upload failed: %s (nothing was published)",
+                 resp->error && resp->error[0] ? resp->error
+                                               : curl_easy_strerror(resp->curl_code));
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, strlen(buf), code);
+        return -1;
+    }
+    long st = resp->status;
+    json_t *root = NULL;
+    if (resp->body && resp->body_len > 0) root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    size_t elen = 0;
+    const char *perr = s_json_error(root, &elen);
+    char stext[96];
+    cr_status_text(resp, stext, sizeof stext);
+    snprintf(code, sizeof code, "%ld", st);
+    snprintf(buf, sizeof buf, "media upload: %.*s", perr ? (int)(elen > 400 ? 400 : elen) : 96,
+             perr ? perr : stext);
+    int rc = -1;
+    if (st == 200 || st == 202 || st == 206) {
+        const char *mid = s_json_id(root);
+        json_t *u = json_is_object(root) ? json_object_get(root, "url") : NULL;
+        if (!mid || strlen(mid) >= idcap) {
+            s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "malformed media answer (no usable id)",
+                  strlen("malformed media answer (no usable id)"), "media_malformed");
+        } else {
+            snprintf(id, idcap, "%s", mid);
+            /* processed: 200 with a url; 202 (upload) / 206 (poll) or url null: not yet */
+            *processing = st != 200 || !json_is_string(u);
+            rc = 0;
+        }
+    } else if (st == 401) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED, buf, strlen(buf), code);
+    } else if (st == 429) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, strlen(buf), code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else if (st == 408 || st == 404 || (st >= 500 && st <= 599)) {
+        /* 404 on a poll: the upload vanished (cleaned up): upload again */
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, strlen(buf), code);
+    } else if (st == 413) {
+        snprintf(buf, sizeof buf, "the image is larger than this instance accepts (%s)", stext);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, strlen(buf), "media_too_large");
+    } else if (st >= 400 && st <= 499) {
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, strlen(buf), code);
+    } else {
+        snprintf(buf, sizeof buf, "unexpected answer to the media upload (%s)", stext);
+        s_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, strlen(buf), code);
+    }
+    json_decref(root);
+    return rc;
+}
+
 /* ---- adapter ----------------------------------------------------------- */
 
-enum { S_START = 0, S_PUBLISH_SENT = 1 };
+enum {
+    S_START = 0,
+    S_PUBLISH_SENT = 1,
+    S_DOWNLOAD_SENT = 2,
+    S_UPLOAD_SENT = 3,
+    S_POLL_WAIT = 4,
+    S_POLL_SENT = 5,
+};
 
-static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
+typedef struct {
+    size_t n, next;   /* media items, the one being uploaded */
+    char **ids;       /* n uploaded media ids */
+    long polls;
+} s_state_t;
+
+static void s_release(cr_call_t *call)
+{
+    s_state_t *st = call->state;
+    if (!st) return;
+    for (size_t i = 0; i < st->n; i++) free(st->ids[i]);
+    free(st->ids);
+    free(st);
+    call->state = NULL;
+}
+
+static size_t s_image_max(void)
+{
+    long long v = cr_setting_int("mastodon", "image_max_bytes", MASTODON_IMAGE_MAX_BYTES_DEFAULT);
+    return v <= 0 || v > (long long)CR_MEDIA_MAX_BYTES ? CR_MEDIA_MAX_BYTES : (size_t)v;
+}
+
+/* The upload request of a loaded image (m is released). */
+static int s_upload(cr_call_t *call, cr_media_t *m)
+{
+    int rc = cr_mastodon_media_request(call->task, m, &call->req, &call->result);
+    cr_media_clear(m);
+    if (rc) return CR_STEP_DONE;
+    call->step = S_UPLOAD_SENT;
+    return CR_STEP_REQUEST;
+}
+
+/* Next media item, or the status once all are uploaded. */
+static int s_next(cr_call_t *call, s_state_t *st)
+{
+    const Crieur__PublishPayload *pub = call->task->publish;
+    if (st->next >= st->n) {
+        if (cr_mastodon_status_request(call->task, (const char *const *)st->ids, st->n,
+                                       &call->req, &call->result))
+            return CR_STEP_DONE;
+        call->step = S_PUBLISH_SENT;
+        return CR_STEP_REQUEST;
+    }
+    const char *ref = pub->media[st->next];
+    cr_media_t m;
+    switch (cr_media_source(ref)) {
+    case CR_MEDIA_FILE:
+        if (cr_media_load_file(ref, s_image_max(), &m, &call->result)) return CR_STEP_DONE;
+        return s_upload(call, &m);
+    case CR_MEDIA_URL:
+        if (cr_media_fetch_request(&call->req, ref, s_image_max(), &call->result))
+            return CR_STEP_DONE;
+        call->step = S_DOWNLOAD_SENT;
+        return CR_STEP_REQUEST;
+    default: {
+        char msg[96];
+        snprintf(msg, sizeof msg,
+                 "media item %zu is neither an http(s) URL nor an absolute file path",
+                 st->next + 1);
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0, msg, "bad_media");
+    }
+    }
+}
+
+static int s_start(cr_call_t *call)
 {
     const Crieur__Task *t = call->task;
-    switch (call->step) {
-    case S_START:
-        if (t->kind != CRIEUR__JOB_KIND__KIND_PUBLISH)
-            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
-                                "mastodon adapter does not handle this job kind",
-                                "unsupported_kind");
+    if (t->kind != CRIEUR__JOB_KIND__KIND_PUBLISH)
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
+                            "mastodon adapter does not handle this job kind", "unsupported_kind");
+    const Crieur__PublishPayload *pub =
+        t->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? t->publish : NULL;
+    size_t n = pub ? pub->n_media : 0;
+    if (n == 0) {
         if (cr_mastodon_publish_request(t, &call->req, &call->result)) return CR_STEP_DONE;
         call->step = S_PUBLISH_SENT;
         return CR_STEP_REQUEST;
+    }
+    long long max = cr_setting_int("mastodon", "max_media", MASTODON_MAX_MEDIA_DEFAULT);
+    if ((long long)n > max) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "post has %zu images; this instance takes at most %lld per status "
+                 "(setting mastodon.max_media)",
+                 n, max);
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0, msg, "too_many_media");
+    }
+    /* check the status itself (account, token, key, text) before uploading */
+    static const char *const placeholders[] = {"0", "0", "0", "0", "0", "0", "0", "0",
+                                               "0", "0", "0", "0", "0", "0", "0", "0"};
+    if (n <= sizeof placeholders / sizeof placeholders[0]) {
+        int bad = cr_mastodon_status_request(t, placeholders, n, &call->req, &call->result);
+        cr_http_req_clear(&call->req);
+        if (bad) return CR_STEP_DONE;
+        cr_result_clear(&call->result);
+    }
+    s_state_t *st = calloc(1, sizeof *st);
+    if (st) st->ids = calloc(n, sizeof *st->ids);
+    if (!st || !st->ids) {
+        free(st);
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0, "out of memory",
+                            "internal");
+    }
+    st->n = n;
+    call->state = st;
+    return s_next(call, st);
+}
+
+/* An upload or poll answer: next item, or wait and poll again. */
+static int s_media_answer(cr_call_t *call, s_state_t *st, const cr_http_resp_t *prev)
+{
+    char id[MASTODON_MAX_ID + 1];
+    int processing = 0;
+    if (cr_mastodon_media_result(prev, call->now_ms, id, sizeof id, &processing, &call->result))
+        return CR_STEP_DONE;
+    if (processing) {
+        long long max = cr_setting_int("mastodon", "media_max_polls",
+                                       MASTODON_MEDIA_MAX_POLLS_DEFAULT);
+        if (st->polls >= max) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "image %zu still processing after %ld polls (setting "
+                     "mastodon.media_max_polls): nothing was published",
+                     st->next + 1, st->polls);
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, (int)prev->status, msg,
+                                "media_processing");
+        }
+        free(st->ids[st->next]);
+        st->ids[st->next] = strdup(id);
+        if (!st->ids[st->next]) return -1;
+        long long ms = cr_setting_int("mastodon", "media_poll_ms", MASTODON_MEDIA_POLL_MS_DEFAULT);
+        if (ms < 1) ms = 1;
+        if (ms > CR_MAX_STEP_WAIT_MS) ms = CR_MAX_STEP_WAIT_MS;
+        call->wait_ms = (long)ms;
+        call->step = S_POLL_WAIT;
+        return CR_STEP_WAIT;
+    }
+    free(st->ids[st->next]);
+    st->ids[st->next] = strdup(id);
+    if (!st->ids[st->next]) return -1;
+    st->next++;
+    st->polls = 0;
+    cr_result_clear(&call->result);
+    return s_next(call, st);
+}
+
+static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
+{
+    s_state_t *st = call->state;
+    switch (call->step) {
+    case S_START:
+        return s_start(call);
     case S_PUBLISH_SENT:
         if (!prev) return -1;
         cr_mastodon_publish_result(prev, call->now_ms, &call->result);
         return CR_STEP_DONE;
+    case S_DOWNLOAD_SENT: {
+        if (!prev || !st) return -1;
+        cr_media_t m;
+        if (cr_media_from_response(prev, call->task->publish->media[st->next], s_image_max(), &m,
+                                   &call->result))
+            return CR_STEP_DONE;
+        return s_upload(call, &m);
+    }
+    case S_UPLOAD_SENT:
+    case S_POLL_SENT:
+        if (!prev || !st) return -1;
+        return s_media_answer(call, st, prev);
+    case S_POLL_WAIT:
+        if (!st) return -1;
+        st->polls++;
+        if (cr_mastodon_media_poll_request(call->task, st->ids[st->next], &call->req,
+                                           &call->result))
+            return CR_STEP_DONE;
+        call->step = S_POLL_SENT;
+        return CR_STEP_REQUEST;
     default:
         return -1;
     }
@@ -297,5 +616,5 @@ const cr_adapter_t cr_mastodon_adapter = {
     .platform = "mastodon",
     .kinds = CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_PUBLISH),
     .step = s_step,
-    .release = NULL,
+    .release = s_release,
 };
