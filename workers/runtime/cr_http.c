@@ -181,6 +181,7 @@ int cr_http_req_login(cr_http_req_t *req, const char *user, const char *password
 
 void cr_http_req_clear(cr_http_req_t *req)
 {
+    if (req->url) explicit_bzero(req->url, strlen(req->url)); /* may hold a token (Threads) */
     free(req->url);
     free(req->mail_from);
     for (size_t i = 0; i < req->n_rcpt; i++) free(req->rcpt[i]);

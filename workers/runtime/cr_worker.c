@@ -163,6 +163,8 @@ static void s_wipe(char *s)
 static void s_wipe_task(Crieur__Task *t)
 {
     if (t && t->account) s_wipe(t->account->token);
+    if (t && t->payload_case == CRIEUR__TASK__PAYLOAD_REFRESH && t->refresh)
+        s_wipe(t->refresh->refresh_token);
 }
 
 static void s_wipe_envelope(Crieur__Envelope *env)
