@@ -29,6 +29,10 @@ typedef struct {
     int64_t mastodon_media_window_s;
     int64_t x_tweet_limit;            /* X: POST /2/tweets per user per window */
     int64_t x_tweet_window_s;
+    int64_t x_media_limit;            /* X: POST /2/media/upload per user per window */
+    int64_t x_media_window_s;
+    int64_t x_media_ttl_s;            /* X: expires_after_secs of an uploaded media id */
+    int64_t x_media_max_bytes;        /* X: largest image accepted */
     int64_t bluesky_access_ttl_s;     /* Bluesky: accessJwt lifetime */
     int64_t bluesky_write_points;     /* Bluesky: write points per account per window */
     int64_t bluesky_write_window_s;
@@ -49,6 +53,8 @@ typedef struct {
     const char *x_client_secret;      /*   and secret by HTTP Basic (NULL: public client) */
     const char *linkedin_client_id;   /* LinkedIn token endpoint (NULL: any non-empty) */
     const char *linkedin_client_secret;
+    int64_t webhook_burst;            /* webhook: messages a hook may take at once */
+    int64_t webhook_interval_ms;      /* webhook: then one message per interval */
     int64_t max_connections;
     int64_t hold_timeout_s;           /* timeout_after_accept: close after this */
     bool verbose;

@@ -26,7 +26,9 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_media.h"
 #include "sb_oauth.h"
+#include "sb_params.h"
 #include "sb_text.h"
 #include "sb_vec.h"
 #include "sb_world.h"
@@ -60,6 +62,9 @@
 #define S_TYPE_NOT_FOUND "https://api.x.com/2/problems/resource-not-found"
 #define S_TYPE_CLIENT_FORBIDDEN "https://api.x.com/2/problems/client-forbidden"
 #define S_INVALID_DETAIL "One or more parameters to your request was invalid."
+#define S_MEDIA_IDS_INVALID "Your media IDs are invalid."
+#define S_MEDIA_TYPE_MESSAGE                                                                       \
+    "The media type is not supported: upload a JPEG, PNG, GIF or WebP image"
 
 #define S_JSON_UNAUTHORIZED                                                                        \
     "{\"title\":\"Unauthorized\",\"type\":\"about:blank\",\"status\":401,\"detail\":\"Unauthorized\"}"
@@ -118,6 +123,18 @@ static const struct {
     { "withheld", 0 },
 };
 
+static const char *const s_media_categories[] = { "tweet_image", "tweet_gif", "dm_image",
+                                                  "dm_gif", NULL };
+
+static bool
+s_one_of (const char *v, const char *const *set)
+{
+    for (size_t i = 0; v && set[i]; i++)
+        if (strcmp (v, set[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Rate-limit classes: one 15-minute window per user and endpoint. */
 typedef enum {
     S_EP_NONE,
@@ -126,7 +143,16 @@ typedef enum {
     S_EP_TIMELINE, /* GET /2/users/:id/tweets */
     S_EP_MENTIONS, /* GET /2/users/:id/mentions */
     S_EP_LOOKUP,   /* GET /2/tweets?ids=, GET /2/tweets/:id */
+    S_EP_MEDIA,    /* POST /2/media/upload */
 } s_endpoint_t;
+
+/* An uploaded image: usable in a tweet by its owner until it expires. */
+typedef struct {
+    uint64_t id;
+    uint64_t owner;      /* account id */
+    uint64_t expires_us;
+    size_t size;
+} s_media_t;
 
 typedef struct {
     uint64_t id;
@@ -147,6 +173,7 @@ typedef struct {
     sb_vec_t tweets;       /* s_tweet_t * (owned), id order */
     sb_map_t *timelines;  /* author id -> sb_vec_t of s_tweet_t * (borrowed), id order */
     sb_map_t *mentioned;  /* user id -> sb_vec_t of s_tweet_t * (borrowed), id order */
+    sb_map_t *media;      /* media id -> s_media_t (owned) */
 } s_x_t;
 
 /* ------------------------------------------------------------------------ */
@@ -289,9 +316,10 @@ s_tco (const char *url, size_t len, char *out, size_t cap)
 }
 
 /* The text as X shows it, as a JSON string: URLs as t.co links, &, <, > as
- * HTML entities. */
+ * HTML entities; a tweet with media (media_id not 0) ends with the t.co link
+ * of its media, as X shows it. */
 static void
-s_add_text (sb_buf_t *out, const char *text)
+s_add_text (sb_buf_t *out, const char *text, uint64_t media_id)
 {
     sb_buf_t shown;
     sb_buf_init (&shown);
@@ -317,6 +345,14 @@ s_add_text (sb_buf_t *out, const char *text)
         run = i;
     }
     sb_buf_add (&shown, text + run, len - run);
+    if (media_id) {
+        char page[64], link[64];
+        snprintf (page, sizeof (page), "https://x.com/i/media/%llu", (unsigned long long) media_id);
+        s_tco (page, strlen (page), link, sizeof (link));
+        if (len > 0)
+            sb_buf_addc (&shown, ' ');
+        sb_buf_adds (&shown, link);
+    }
     sb_buf_add_json_strn (out, shown.data ? shown.data : "", shown.len);
     sb_buf_free (&shown);
 }
@@ -445,7 +481,7 @@ s_render_tweet (sb_buf_t *out, const s_tweet_t *t, unsigned fields)
     sb_buf_adds (out, "{\"id\":");
     sb_buf_add_json_id (out, t->id);
     sb_buf_adds (out, ",\"text\":");
-    s_add_text (out, t->text);
+    s_add_text (out, t->text, t->nmedia ? t->media[0] : 0);
     sb_buf_adds (out, ",\"edit_history_tweet_ids\":[");
     sb_buf_add_json_id (out, t->id);
     sb_buf_addc (out, ']');
@@ -585,6 +621,11 @@ s_rate (s_x_t *self, s_endpoint_t ep, const sb_account_t *a, uint64_t now_us, in
         limit = c->x_tweet_limit;
         window = c->x_tweet_window_s;
         name = "tweets";
+        break;
+    case S_EP_MEDIA:
+        limit = c->x_media_limit;
+        window = c->x_media_window_s;
+        name = "media";
         break;
     case S_EP_ME: limit = S_ME_LIMIT; name = "me"; break;
     case S_EP_TIMELINE: limit = S_TIMELINE_LIMIT; name = "timeline"; break;
@@ -761,6 +802,12 @@ s_create (s_x_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
                            "$.media.media_ids: each id must be a numeric string");
                 return;
             }
+            /* X: unknown, expired and other users' ids are all "invalid" */
+            const s_media_t *m = sb_map_get (self->media, v);
+            if (!m || m->owner != account->id || req->now_us >= m->expires_us) {
+                s_invalid (rep, "media.media_ids", v, S_MEDIA_IDS_INVALID);
+                return;
+            }
             nmedia++;
         }
     }
@@ -837,6 +884,14 @@ s_create (s_x_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
                                 .url = url,
                                 .text = text,
                                 .idempotency_key = NULL };
+    char media_keys[S_MAX_MEDIA][24];
+    const char *media_list[S_MAX_MEDIA];
+    for (size_t i = 0; i < nmedia; i++) {
+        snprintf (media_keys[i], sizeof (media_keys[i]), "%llu", (unsigned long long) media_ids[i]);
+        media_list[i] = media_keys[i];
+    }
+    entry.media = nmedia ? media_list : NULL;
+    entry.nmedia = nmedia;
     if (sb_ledger_append (world->ledger, &entry) == 0)
         SB_WARN ("ledger append failed for tweet %s", id);
     rep->status = 201;
@@ -847,6 +902,68 @@ s_create (s_x_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
 oom:
     s_tweet_free (tweet);
     s_problem (rep, 500, "Internal Server Error", "about:blank", "out of memory");
+}
+
+/* POST /2/media/upload, multipart: media (the bytes), media_category. Images
+ * only, recognised by their bytes (never decoded). */
+static void
+s_upload (s_x_t *self, const sb_req_t *req, const sb_params_t *params, sb_account_t *account,
+          sb_reply_t *rep)
+{
+    const sb_config_t *c = self->world->config;
+    if (!params) {
+        s_invalid (rep, "media", "", "The request body could not be parsed as multipart/form-data");
+        return;
+    }
+    size_t size = 0;
+    const char *data = sb_params_get (params, "media", &size);
+    const char *category = sb_params_get (params, "media_category", NULL);
+    if (!data || size == 0) {
+        s_invalid (rep, "media", "", "The `media` field is required: the image's bytes");
+        return;
+    }
+    if (category && !s_one_of (category, s_media_categories)) {
+        char msg[200];
+        snprintf (msg, sizeof (msg),
+                  "The `media_category` value [%.40s] is not one of [tweet_image, tweet_gif, "
+                  "dm_image, dm_gif]",
+                  category);
+        s_invalid (rep, "media_category", category, msg);
+        return;
+    }
+    const char *mime = sb_media_sniff (data, size);
+    if (!mime) {
+        s_invalid (rep, "media", "", S_MEDIA_TYPE_MESSAGE);
+        return;
+    }
+    if ((int64_t) size > c->x_media_max_bytes) {
+        char msg[160];
+        snprintf (msg, sizeof (msg), "The media is too large: %zu bytes, the limit is %lld bytes",
+                  size, (long long) c->x_media_max_bytes);
+        s_invalid (rep, "media", "", msg);
+        return;
+    }
+    s_media_t *m = calloc (1, sizeof (*m));
+    if (!m) {
+        s_problem (rep, 500, "Internal Server Error", "about:blank", "out of memory");
+        return;
+    }
+    m->id = sb_world_next_id (self->world, req->now_us);
+    m->owner = account->id;
+    m->size = size;
+    m->expires_us = req->now_us + (uint64_t) c->x_media_ttl_s * 1000000u;
+    char key[24];
+    snprintf (key, sizeof (key), "%llu", (unsigned long long) m->id);
+    if (sb_map_put (self->media, key, m) != 0) {
+        free (m);
+        s_problem (rep, 500, "Internal Server Error", "about:blank", "out of memory");
+        return;
+    }
+    rep->status = 200;
+    sb_buf_printf (&rep->body,
+                   "{\"data\":{\"id\":\"%s\",\"media_key\":\"3_%s\",\"size\":%zu,"
+                   "\"expires_after_secs\":%lld,\"image\":{\"image_type\":\"%s\"}}}",
+                   key, key, size, (long long) c->x_media_ttl_s, mime);
 }
 
 static void
@@ -1003,6 +1120,8 @@ s_route (const sb_req_t *req, char segs[][64], size_t n)
             r.arg = segs[2];
         }
     }
+    else if (n == 3 && post && strcmp (segs[1], "media") == 0 && strcmp (segs[2], "upload") == 0)
+        r.ep = S_EP_MEDIA;
     else if (strcmp (segs[1], "users") == 0 && get) {
         if (n == 3 && strcmp (segs[2], "me") == 0)
             r.ep = S_EP_ME;
@@ -1037,6 +1156,10 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     json_t *body = NULL;
     if (route.ep == S_EP_CREATE)
         body = json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    sb_params_t params;
+    sb_params_status_t ps = SB_PARAMS_OK;
+    if (route.ep == S_EP_MEDIA)
+        ps = sb_params_parse (&params, req);
     const char *token = sb_req_bearer (req);
     sb_rate_t rate;
     bool rate_set = false;
@@ -1056,6 +1179,7 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     switch (route.ep) {
     case S_EP_CREATE: s_create (self, req, body, account, rep); break;
     case S_EP_LOOKUP: s_lookup (self, req, route.arg, rep); break;
+    case S_EP_MEDIA: s_upload (self, req, ps == SB_PARAMS_OK ? &params : NULL, account, rep); break;
     case S_EP_ME:
         rep->status = 200;
         sb_buf_adds (&rep->body, "{\"data\":");
@@ -1071,6 +1195,8 @@ out:
         s_rate_headers (rep, &rate);
     sb_world_unlock (world);
     json_decref (body);
+    if (route.ep == S_EP_MEDIA)
+        sb_params_free (&params);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1085,9 +1211,11 @@ s_create_state (sb_world_t *world)
     self->world = world;
     self->timelines = sb_map_new (sb_vec_free);
     self->mentioned = sb_map_new (sb_vec_free);
-    if (!self->timelines || !self->mentioned) {
+    self->media = sb_map_new (free);
+    if (!self->timelines || !self->mentioned || !self->media) {
         sb_map_destroy (&self->timelines);
         sb_map_destroy (&self->mentioned);
+        sb_map_destroy (&self->media);
         free (self);
         return NULL;
     }
@@ -1103,6 +1231,7 @@ s_reset (void *state)
     self->tweets.len = 0;
     sb_map_clear (self->timelines);
     sb_map_clear (self->mentioned);
+    sb_map_clear (self->media);
 }
 
 static void
@@ -1115,6 +1244,7 @@ s_destroy (void **state_p)
     free (self->tweets.items);
     sb_map_destroy (&self->timelines);
     sb_map_destroy (&self->mentioned);
+    sb_map_destroy (&self->media);
     free (self);
     *state_p = NULL;
 }

@@ -111,7 +111,7 @@ expect "ledger keeps the source text" 'Q&A <live> https://example.com/a?b=1 🚀
 req POST "$M/x/2/tweets" -H 'Authorization: Bearer tok1' -d '{"text":"x","reply":{"in_reply_to_tweet_id":"42"}}'
 expect "reply to a missing tweet: 403" "403 You attempted to reply to a Tweet that is deleted or not visible to you." "$CODE $(j .detail)"
 req POST "$M/x/2/tweets" -H 'Authorization: Bearer tok1' -d '{"text":"with media","media":{"media_ids":["1455952740635586573"]}}'
-expect "media ids accepted" 201 "$CODE"
+expect "media ids never uploaded: 400 (see the media section)" "400 Your media IDs are invalid." "$CODE $(j '.errors[0].message')"
 req POST "$M/x/2/tweets" -H 'Authorization: Bearer tok1' -d '{"text":"bad media","media":{"media_ids":[1,2]}}'
 expect "media ids must be strings" "400 $INVALID" "$CODE $(j .type)"
 
@@ -304,6 +304,80 @@ expect "429 adds no ledger entry" 3 "$(ledger_count "$L")"
 req GET "$L/x/2/users/me" -H 'Authorization: Bearer tokr'
 expect "reads have their own window" "200 75" "$CODE $(hdr x-rate-limit-limit)"
 
+# ---- media upload -----------------------------------------------------------------
+start media --x-media-limit 6 --x-media-window-s 60 --x-media-ttl-s 2 --x-media-max-bytes 2000
+MD=$URL_media
+add_account "$MD" mia tokm
+add_account "$MD" max tokx
+curl -fsS "$MD/_sandbox/media/pic.jpg?bytes=600" -o "$TMP/pic.jpg"
+curl -fsS "$MD/_sandbox/media/pic.png" -o "$TMP/pic.png"
+printf 'GIF89a' > "$TMP/big.gif"; head -c 2100 /dev/zero >> "$TMP/big.gif"
+printf 'plain text, not an image' > "$TMP/not.jpg"
+upload() { # TOKEN [curl -F args...]
+    local token=$1; shift
+    req POST "$MD/x/2/media/upload" -H "Authorization: Bearer $token" "$@"
+}
+INVALID_TYPE=https://api.x.com/2/problems/invalid-request
+upload tokm -F "media=@$TMP/pic.jpg" -F media_category=tweet_image
+expect "upload: 200 {data:{id,media_key,size,expires_after_secs}}" "200 3_$(j .data.id) 600 2 image/jpeg" \
+    "$CODE $(j .data.media_key) $(j .data.size) $(j .data.expires_after_secs) $(j .data.image.image_type)"
+expect_match "upload: a numeric id" '^[0-9]+$' "$(j .data.id)"
+expect "upload: x-rate-limit headers of the media window" "6 5" "$(hdr x-rate-limit-limit) $(hdr x-rate-limit-remaining)"
+M1=$(j .data.id)
+upload tokm -F media_category=tweet_image
+expect "upload without media: 400 invalid-request problem" "400 $INVALID_TYPE The \`media\` field is required: the image's bytes" \
+    "$CODE $(j .type) $(j '.errors[0].message')"
+expect "upload errors are problem JSON" "application/problem+json" "$(hdr content-type)"
+upload tokm -F "media=@$TMP/not.jpg"
+expect "upload of bytes that are no image: 400 invalid-request" "400 $INVALID_TYPE media" \
+    "$CODE $(j .type) $(j '.errors[0].parameters | keys[0]')"
+upload tokm -F "media=@$TMP/big.gif"
+expect "upload over the size limit: 400 with the limit" "400 The media is too large: 2106 bytes, the limit is 2000 bytes" \
+    "$CODE $(j '.errors[0].message')"
+upload tokx -F "media=@$TMP/pic.png" -F media_category=subtitles
+expect "unknown media_category: 400" "400 media_category" "$CODE $(j '.errors[0].parameters | keys[0]')"
+upload tokx -F "media=@$TMP/pic.png"
+expect "a PNG without media_category: 200" "200 image/png" "$CODE $(j .data.image.image_type)"
+M2=$(j .data.id)
+upload nobody -F "media=@$TMP/pic.png"
+expect "upload with an unknown token: 401" "401 $UNAUTHORIZED" "$CODE $BODY"
+upload tokm -F "media=@$TMP/pic.jpg"
+upload tokm -F "media=@$TMP/pic.jpg"
+M3=$(j .data.id)
+upload tokm -F "media=@$TMP/pic.jpg"
+expect "uploads over the per-user limit (refused ones count): 429 with headers" "429 $TOO_MANY 6 0" \
+    "$CODE $BODY $(hdr x-rate-limit-limit) $(hdr x-rate-limit-remaining)"
+upload tokx -F "media=@$TMP/pic.png"
+expect "the upload limit is per user" 200 "$CODE"
+media_tweet() { # TOKEN TEXT IDS_JSON
+    req POST "$MD/x/2/tweets" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        -d "$(jq -cn --arg t "$2" --argjson ids "$3" '{text:$t, media:{media_ids:$ids}}')"
+}
+media_tweet tokm "with a picture" "[\"$M1\",\"$M3\"]"
+expect "tweet with two media ids: 201" 201 "$CODE"
+expect_match "X shows a media tweet with its media link" '^with a picture https://t\.co/[A-Za-z0-9]{10}$' "$(j .data.text)"
+T_MEDIA=$(j .data.id)
+req GET "$MD/_sandbox/ledger?platform=x"
+expect "the ledger entry lists the media ids" "[\"$M1\",\"$M3\"]" \
+    "$(jq -c --arg id "$T_MEDIA" '.entries[] | select(.id == $id) | .media' <<<"$BODY")"
+media_tweet tokm "only text" "[]"
+expect "empty media_ids: 400" "400 $INVALID_TYPE" "$CODE $(j .type)"
+media_tweet tokm "unknown media" '["123456"]'
+expect "unknown media id: 400 Your media IDs are invalid." "400 $INVALID_TYPE Your media IDs are invalid. 123456" \
+    "$CODE $(j .type) $(j '.errors[0].message') $(j '.errors[0].parameters["media.media_ids"][0]')"
+media_tweet tokm "someone else's media" "[\"$M2\"]"
+expect "another user's media id: 400 Your media IDs are invalid." "400 Your media IDs are invalid." \
+    "$CODE $(j '.errors[0].message')"
+media_tweet tokm "five pictures" "[\"$M1\",\"$M1\",\"$M1\",\"$M1\",\"$M1\"]"
+expect "five media ids: 400" "400 $INVALID_TYPE" "$CODE $(j .type)"
+media_tweet tokm "" "[\"$M1\"]"
+expect "media without text: 201" 201 "$CODE"
+sleep 2.1
+media_tweet tokm "too late" "[\"$M3\"]"
+expect "expired media id (expires_after_secs): 400 Your media IDs are invalid." "400 Your media IDs are invalid." \
+    "$CODE $(j '.errors[0].message')"
+expect "refused media tweets add no ledger entry" 2 "$(ledger_count "$MD")"
+
 # ---- --open ---------------------------------------------------------------------
 start open --open
 O=$URL_open
@@ -315,7 +389,7 @@ req POST "$O/_sandbox/tokens/revoke" -d '{"token":"Abc-123_xyz!9"}'
 tweet "$O" "Abc-123_xyz!9" "after revoke"
 expect "--open: a revoked token stays refused" 401 "$CODE"
 
-for name in main limits open; do
+for name in main limits media open; do
     pidvar="PID_$name"
     rc=0
     kill -TERM "${!pidvar}"
