@@ -103,8 +103,9 @@ sb_ledger_append (sb_ledger_t *self, const sb_ledger_entry_t *entry)
     const char *strs[] = { entry->platform, entry->account, entry->id,
                            entry->url,      entry->text,    entry->idempotency_key };
     size_t size = sizeof (sb_ledger_entry_t);
+    /* NULL strings are stored as "" (one byte), except the idempotency key */
     for (size_t i = 0; i < sizeof (strs) / sizeof (strs[0]); i++)
-        size += strs[i] ? strlen (strs[i]) + 1 : 0;
+        size += strs[i] ? strlen (strs[i]) + 1 : (i + 1 < sizeof (strs) / sizeof (strs[0]));
     size_t nmedia = entry->media ? entry->nmedia : 0;
     if (nmedia > SB_LEDGER_MAX_MEDIA)
         nmedia = SB_LEDGER_MAX_MEDIA;
