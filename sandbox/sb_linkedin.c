@@ -59,6 +59,7 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_media.h"
 #include "sb_text.h"
 #include "sb_vec.h"
 #include "sb_oauth.h"
@@ -83,6 +84,10 @@
 #define S_PERSON_PREFIX "urn:li:person:"
 #define S_SHARE_PREFIX "urn:li:share:"
 #define S_UGC_PREFIX "urn:li:ugcPost:"
+#define S_IMAGE_PREFIX "urn:li:image:"
+#define S_UPLOAD_PATH "/dms-uploads/"
+#define S_UPLOAD_TTL_US (3600ull * 1000000ull) /* the upload URL's life (unconfirmed) */
+#define S_IMAGE_TYPES "JPEG, PNG or GIF"
 #define S_PROTOCOL_VERSION "2.0.0"
 #define S_JSON_VERSION_MISSING                                                                     \
     "{\"status\":400,\"code\":\"VERSION_MISSING\",\"message\":\"A version must be present. "      \
@@ -125,7 +130,22 @@ typedef enum {
     S_EP_COMMENTS,    /* GET /rest/socialActions/{urn}/comments */
     S_EP_COMMENT,     /* POST /rest/socialActions/{urn}/comments */
     S_EP_STATISTICS,  /* GET /rest/organizationalEntityShareStatistics */
+    S_EP_IMAGE_INIT,  /* POST /rest/images?action=initializeUpload */
+    S_EP_IMAGE_GET,   /* GET /rest/images/{urn} */
+    S_EP_UPLOAD,      /* PUT /dms-uploads/{token}: the upload URL */
 } s_endpoint_t;
+
+/* An image of the Images API: initialized (an upload URL given), then
+ * uploaded (AVAILABLE); a post may name it once it is available. */
+typedef struct {
+    uint64_t id;              /* urn:li:image:<id> */
+    uint64_t owner;           /* account id (its organization owns the image) */
+    uint64_t upload_until_us; /* the upload URL's expiry */
+    char token[48];           /* the upload URL's last segment */
+    bool uploaded;
+    size_t size;
+    char mime[16];
+} s_image_t;
 
 typedef struct {
     uint64_t id;
@@ -143,6 +163,7 @@ typedef struct {
     char visibility[16];
     char feed[16];         /* distribution.feedDistribution */
     bool reshare_disabled;
+    uint64_t image;         /* content.media: urn:li:image:<image>, 0 = none */
     sb_vec_t comments;      /* s_comment_t * (owned), creation order */
     int64_t likes;
 } s_post_t;
@@ -151,6 +172,7 @@ typedef struct {
     sb_world_t *world;
     sb_vec_t posts;      /* s_post_t * (owned), id order */
     sb_map_t *authored; /* account id -> sb_vec_t of s_post_t * (borrowed), id order */
+    sb_map_t *images;   /* image id -> s_image_t (owned) */
 } s_li_t;
 
 /* ------------------------------------------------------------------------ */
@@ -395,6 +417,12 @@ s_render_post (sb_buf_t *out, const s_post_t *p)
                    "\"lastModifiedAt\":%llu,\"publishedAt\":%llu}",
                    p->reshare_disabled ? "true" : "false", (unsigned long long) ms,
                    (unsigned long long) ms, (unsigned long long) ms);
+    if (p->image) { /* reopen the object for content */
+        out->len--;
+        sb_buf_printf (out, ",\"content\":{\"media\":{\"id\":\"" S_IMAGE_PREFIX "%llu\","
+                            "\"altText\":\"\"}}}",
+                       (unsigned long long) p->image);
+    }
 }
 
 static void
@@ -634,6 +662,188 @@ s_validate_post (json_t *body, sb_buf_t *errors)
     }
 }
 
+static s_image_t *
+s_find_image (const s_li_t *self, const char *urn)
+{
+    uint64_t id;
+    if (!urn || strncmp (urn, S_IMAGE_PREFIX, strlen (S_IMAGE_PREFIX)) != 0
+        || sb_parse_u64 (urn + strlen (S_IMAGE_PREFIX), &id) != 0)
+        return NULL;
+    char key[24];
+    snprintf (key, sizeof (key), "%llu", (unsigned long long) id);
+    return sb_map_get (self->images, key);
+}
+
+/* content of a post: only {"media":{"id":"urn:li:image:..","altText"?,"title"?}}
+ * is imitated. The image must be the author's and uploaded. false: 422 sent. */
+static bool
+s_post_image (s_li_t *self, json_t *content, const sb_account_t *account, uint64_t *image,
+              sb_reply_t *rep)
+{
+    json_t *media = json_is_object (content) ? json_object_get (content, "media") : NULL;
+    if (!json_is_object (media) || json_object_size (content) != 1) {
+        s_schema_error (rep, json_is_object (content)
+                                 ? "ERROR :: /content :: only media content (an image) is "
+                                   "imitated by the sandbox\n"
+                                 : "ERROR :: /content :: not a record\n");
+        return false;
+    }
+    json_t *jid = json_object_get (media, "id");
+    json_t *alt = json_object_get (media, "altText");
+    json_t *title = json_object_get (media, "title");
+    if (!json_is_string (jid) || (alt && !json_is_string (alt)) || (title && !json_is_string (title))) {
+        s_schema_error (rep, !jid ? "ERROR :: /content/media/id :: field is required but not "
+                                    "found and has no default value\n"
+                                  : "ERROR :: /content/media :: id, altText and title must be "
+                                    "strings\n");
+        return false;
+    }
+    const char *urn = json_string_value (jid);
+    s_image_t *img = s_find_image (self, urn);
+    char msg[400], desc[240];
+    if (!img || img->owner != account->id) {
+        /* an unknown image and another organization's look the same (unconfirmed wording) */
+        snprintf (desc, sizeof (desc),
+                  "Media %.80s does not exist or is not owned by the post's author", urn);
+        snprintf (msg, sizeof (msg), S_EXCEPTION "%s", desc);
+        s_input_error (rep, msg, desc, "/content/media/id", "INVALID_VALUE");
+        return false;
+    }
+    if (!img->uploaded) {
+        snprintf (desc, sizeof (desc),
+                  "Media %.80s is not available: its upload has not completed (status "
+                  "WAITING_UPLOAD)",
+                  urn);
+        snprintf (msg, sizeof (msg), S_EXCEPTION "%s", desc);
+        s_input_error (rep, msg, desc, "/content/media/id", "INVALID_VALUE");
+        return false;
+    }
+    *image = img->id;
+    return true;
+}
+
+/* POST /rest/images?action=initializeUpload {"initializeUploadRequest":{"owner":URN}} */
+static void
+s_image_init (s_li_t *self, const sb_req_t *req, json_t *body, const sb_account_t *account,
+              sb_reply_t *rep)
+{
+    const char *action = sb_req_arg (req, "action");
+    if (!action || strcmp (action, "initializeUpload") != 0) {
+        s_bad_param (rep, "action", action);
+        return;
+    }
+    if (!json_is_object (body)) {
+        sb_reply_json (rep, 400, S_JSON_DATA_MAP);
+        return;
+    }
+    json_t *init = json_object_get (body, "initializeUploadRequest");
+    const char *owner = json_string_value (json_object_get (init, "owner"));
+    if (!owner) {
+        s_schema_error (rep, json_is_object (init)
+                                 ? "ERROR :: /initializeUploadRequest/owner :: field is required "
+                                   "but not found and has no default value\n"
+                                 : "ERROR :: /initializeUploadRequest :: field is required but "
+                                   "not found and has no default value\n");
+        return;
+    }
+    char org[S_URN_MAX];
+    s_org_urn (account, org, sizeof (org));
+    if (strcmp (owner, org) != 0) {
+        s_denied (rep, "Unpermitted fields present in REQUEST_BODY: Data Processing Exception "
+                       "while processing fields [/initializeUploadRequest/owner]");
+        return;
+    }
+    s_image_t *img = calloc (1, sizeof (*img));
+    if (!img) {
+        s_error (rep, 500, -1, NULL, "Internal Server Error");
+        return;
+    }
+    img->id = sb_world_next_id (self->world, req->now_us);
+    img->owner = account->id;
+    img->upload_until_us = req->now_us + S_UPLOAD_TTL_US;
+    /* not a secret here: unique and unguessable enough for tests */
+    uint64_t h = 1469598103934665603ull ^ img->id ^ (req->now_us << 7);
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (h >> 29)) * 1099511628211ull;
+    snprintf (img->token, sizeof (img->token), "%llu-%016llx", (unsigned long long) img->id,
+              (unsigned long long) h);
+    char key[24];
+    snprintf (key, sizeof (key), "%llu", (unsigned long long) img->id);
+    if (sb_map_put (self->images, key, img) != 0) {
+        free (img);
+        s_error (rep, 500, -1, NULL, "Internal Server Error");
+        return;
+    }
+    rep->status = 200;
+    sb_buf_printf (&rep->body,
+                   "{\"value\":{\"uploadUrlExpiresAt\":%llu,\"uploadUrl\":\"%s/linkedin"
+                   S_UPLOAD_PATH "%s\",\"image\":\"" S_IMAGE_PREFIX "%llu\"}}",
+                   (unsigned long long) (img->upload_until_us / 1000u), self->world->base_url,
+                   img->token, (unsigned long long) img->id);
+}
+
+static void
+s_image_get (s_li_t *self, const char *urn, const sb_account_t *account, sb_reply_t *rep)
+{
+    s_image_t *img = s_find_image (self, urn);
+    if (!img || img->owner != account->id) {
+        char msg[200];
+        snprintf (msg, sizeof (msg), "Not Found: %.96s", urn);
+        s_error (rep, 404, -1, "NOT_FOUND", msg);
+        return;
+    }
+    char org[S_URN_MAX];
+    s_org_urn (account, org, sizeof (org));
+    rep->status = 200;
+    sb_buf_printf (&rep->body,
+                   "{\"owner\":\"%s\",\"id\":\"" S_IMAGE_PREFIX "%llu\",\"status\":\"%s\"",
+                   org, (unsigned long long) img->id, img->uploaded ? "AVAILABLE" : "WAITING_UPLOAD");
+    if (img->uploaded)
+        sb_buf_printf (&rep->body, ",\"mediaType\":\"%s\"", img->mime);
+    sb_buf_addc (&rep->body, '}');
+}
+
+/* PUT /dms-uploads/{token}: the raw bytes, with the owner's Bearer token. */
+static void
+s_upload (s_li_t *self, const sb_req_t *req, const char *token, const sb_account_t *account,
+          sb_reply_t *rep)
+{
+    uint64_t id = 0;
+    char key[24];
+    size_t dash = strcspn (token, "-");
+    if (dash == 0 || dash >= sizeof (key)) {
+        s_error (rep, 404, -1, "NOT_FOUND", "No upload found at this URL");
+        return;
+    }
+    memcpy (key, token, dash);
+    key[dash] = '\0';
+    s_image_t *img = sb_parse_u64 (key, &id) == 0 ? sb_map_get (self->images, key) : NULL;
+    if (!img || strcmp (img->token, token) != 0) {
+        s_error (rep, 404, -1, "NOT_FOUND", "No upload found at this URL");
+        return;
+    }
+    if (img->owner != account->id) {
+        s_denied (rep, "Not enough permissions to upload this image");
+        return;
+    }
+    if (req->now_us > img->upload_until_us) {
+        s_error (rep, 400, -1, "UPLOAD_EXPIRED", "The upload URL has expired: initialize the "
+                                                 "upload again");
+        return;
+    }
+    const char *mime = sb_media_sniff (req->body, req->body_len);
+    if (!mime || strcmp (mime, "image/webp") == 0) {
+        s_error (rep, 400, -1, "INVALID_IMAGE",
+                 "Unsupported image format: upload a " S_IMAGE_TYPES " image");
+        return;
+    }
+    img->uploaded = true;
+    img->size = req->body_len;
+    snprintf (img->mime, sizeof (img->mime), "%s", mime);
+    rep->status = 201;
+    sb_buf_reset (&rep->body);
+}
+
 /* Body parsed outside the lock; NULL if it was not JSON. */
 static void
 s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account,
@@ -666,16 +876,14 @@ s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account
         s_schema_error (rep, "ERROR :: /commentary :: must not contain NUL characters\n");
         return;
     }
-    if (json_object_get (body, "content")) {
-        s_input_error (rep, S_EXCEPTION "Media content is not imitated by the sandbox",
-                       "Media content is not imitated by the sandbox", "/content",
-                       "INVALID_VALUE");
+    uint64_t image = 0;
+    json_t *content = json_object_get (body, "content");
+    if (content && !s_post_image (self, content, account, &image, rep))
         return;
-    }
     char *text = s_render (commentary, clen);
     if (!text)
         goto oom;
-    if (sb_blank (text)) {
+    if (sb_blank (text) && !image) {
         s_input_error (rep, S_EXCEPTION "Commentary must not be empty for a post without content",
                        "Commentary must not be empty for a post without content", "/commentary",
                        "MISSING_FIELD");
@@ -725,6 +933,7 @@ s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account
               json_string_value (
                   json_object_get (json_object_get (body, "distribution"), "feedDistribution")));
     post->reshare_disabled = json_is_true (json_object_get (body, "isReshareDisabledByAuthor"));
+    post->image = image;
     if (!post->commentary || sb_vec_push (&self->posts, post, S_VEC_FIRST) != 0) {
         s_post_free (post);
         goto oom;
@@ -744,6 +953,13 @@ s_create (s_li_t *self, const sb_req_t *req, json_t *body, sb_account_t *account
                                 .url = url,
                                 .text = post->text,
                                 .idempotency_key = NULL };
+    char image_urn[S_URN_MAX];
+    const char *media_list[1] = { image_urn };
+    if (image) {
+        snprintf (image_urn, sizeof (image_urn), S_IMAGE_PREFIX "%llu", (unsigned long long) image);
+        entry.media = media_list;
+        entry.nmedia = 1;
+    }
     if (sb_ledger_append (world->ledger, &entry) == 0)
         SB_WARN ("ledger append failed for post %s", urn);
     rep->status = 201; /* LinkedIn answers a creation with an empty body */
@@ -933,8 +1149,25 @@ s_comment (s_li_t *self, const sb_req_t *req, json_t *body, const char *urn,
         s_error (rep, 500, -1, NULL, "Internal Server Error");
         return;
     }
-    char curn[S_URN_MAX * 2];
+    char curn[S_URN_MAX * 2], post_urn[S_URN_MAX], url[768];
     s_comment_urn (p, c, curn, sizeof (curn));
+    /* the organization's comment (a reply) is on the ledger, as a post is */
+    s_share_urn (p->id, post_urn, sizeof (post_urn));
+    sb_buf_t enc;
+    sb_buf_init (&enc);
+    sb_buf_add_urlenc (&enc, curn);
+    snprintf (url, sizeof (url), "%s/linkedin/feed/update/%s/?commentUrn=%s",
+              self->world->base_url, post_urn, enc.data ? enc.data : "");
+    sb_buf_free (&enc);
+    sb_ledger_entry_t entry = { .created_us = req->now_us,
+                                .platform = S_PLATFORM,
+                                .account = account->handle,
+                                .id = curn,
+                                .url = url,
+                                .text = text,
+                                .idempotency_key = NULL };
+    if (sb_ledger_append (self->world->ledger, &entry) == 0)
+        SB_WARN ("ledger append failed for comment %s", curn);
     rep->status = 201;
     s_render_comment (&rep->body, p, c);
     sb_reply_header (rep, "x-restli-id", curn);
@@ -1052,6 +1285,15 @@ s_route (const sb_req_t *req)
     bool get = sb_req_is (req, "GET"), post = sb_req_is (req, "POST");
     const char *path = req->path;
     const char *rest = "/rest/";
+    size_t ul = strlen (S_UPLOAD_PATH);
+    if (strncmp (path, S_UPLOAD_PATH, ul) == 0 && sb_req_is (req, "PUT")) {
+        size_t tl = strlen (path + ul);
+        if (tl > 0 && tl < sizeof (r.urn) && !strchr (path + ul, '/')) {
+            memcpy (r.urn, path + ul, tl + 1);
+            r.ep = S_EP_UPLOAD;
+        }
+        return r;
+    }
     if (strncmp (path, rest, strlen (rest)) != 0)
         return r;
     path += strlen (rest);
@@ -1082,6 +1324,12 @@ s_route (const sb_req_t *req)
     }
     else if (!tail && strcmp (path, "organizationalEntityShareStatistics") == 0 && get)
         r.ep = S_EP_STATISTICS;
+    else if (head == 6 && strncmp (path, "images", 6) == 0) {
+        if (!tail && post)
+            r.ep = S_EP_IMAGE_INIT;
+        else if (tail && !*after && get)
+            r.ep = S_EP_IMAGE_GET;
+    }
     return r;
 }
 
@@ -1097,11 +1345,12 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
         sb_reply_json (rep, 404, S_JSON_NO_RESOURCE);
         return;
     }
-    if (!s_check_headers (self, req, rep))
+    /* the upload URL is another service: no versioned-API headers there */
+    if (route.ep != S_EP_UPLOAD && !s_check_headers (self, req, rep))
         return;
     /* Parse the body outside the lock. */
     json_t *body = NULL;
-    if (route.ep == S_EP_CREATE || route.ep == S_EP_COMMENT)
+    if (route.ep == S_EP_CREATE || route.ep == S_EP_COMMENT || route.ep == S_EP_IMAGE_INIT)
         body = json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
     const char *token = sb_req_bearer (req);
 
@@ -1133,6 +1382,9 @@ s_handle (void *state, const sb_req_t *req, sb_reply_t *rep)
     case S_EP_COMMENTS: s_comments (self, req, route.urn, rep); break;
     case S_EP_COMMENT: s_comment (self, req, body, route.urn, account, rep); break;
     case S_EP_STATISTICS: s_statistics (self, req, account, rep); break;
+    case S_EP_IMAGE_INIT: s_image_init (self, req, body, account, rep); break;
+    case S_EP_IMAGE_GET: s_image_get (self, route.urn, account, rep); break;
+    case S_EP_UPLOAD: s_upload (self, req, route.urn, account, rep); break;
     case S_EP_NONE: break;
     }
 out:
@@ -1151,7 +1403,10 @@ s_create_state (sb_world_t *world)
         return NULL;
     self->world = world;
     self->authored = sb_map_new (sb_vec_free);
-    if (!self->authored) {
+    self->images = sb_map_new (free);
+    if (!self->authored || !self->images) {
+        sb_map_destroy (&self->authored);
+        sb_map_destroy (&self->images);
         free (self);
         return NULL;
     }
@@ -1166,6 +1421,7 @@ s_reset (void *state)
         s_post_free (self->posts.items[i]);
     self->posts.len = 0;
     sb_map_clear (self->authored);
+    sb_map_clear (self->images);
 }
 
 static void
@@ -1177,6 +1433,7 @@ s_destroy (void **state_p)
     s_reset (self);
     free (self->posts.items);
     sb_map_destroy (&self->authored);
+    sb_map_destroy (&self->images);
     free (self);
     *state_p = NULL;
 }

@@ -217,6 +217,11 @@ li POST "$M/linkedin/rest/socialActions/$(enc "$P5")/comments" tokC \
 expect "comment as the organization: 201" "201 urn:li:organization:42 Thanks! $P5" \
     "$CODE $(j '"\(.actor) \(.message.text) \(.object)"')"
 expect_match "comment URN in x-restli-id" '^urn:li:comment:\(urn:li:share:[0-9]+,[0-9]+\)$' "$(hdr x-restli-id)"
+C1=$(hdr x-restli-id)
+expect "the comment's answer names it too (commentUrn, \$URN)" "$C1 $C1" "$(j '"\(.commentUrn) \(."$URN")"')"
+req GET "$M/_sandbox/ledger?platform=linkedin"
+expect "the organization's comment is on the ledger (a reply)" "42 Thanks! $M/linkedin/feed/update/$P5/?commentUrn=$(enc "$C1" | sed 's/(/%28/g; s/)/%29/g')" \
+    "$(jq -r --arg c "$C1" '.entries[] | select(.id == $c) | "\(.account) \(.text) \(.url)"' <<<"$BODY")"
 li POST "$M/linkedin/rest/socialActions/$(enc "$P5")/comments" tokC \
     -d "{\"actor\":\"urn:li:organization:1\",\"object\":\"$P5\",\"message\":{\"text\":\"x\"}}"
 expect "comment as another organization: 403" 403 "$CODE"
@@ -240,6 +245,75 @@ li GET "$M/linkedin/rest/organizationalEntityShareStatistics?q=organizationalEnt
 expect "another organization's statistics: 403" 403 "$CODE"
 li GET "$M/linkedin/rest/organizationalEntityShareStatistics?q=organizationalEntity&organizationalEntity=$AUTH&shares=urn:li:share:1" tokC
 expect "shares must be List(...): 400" 400 "$CODE"
+
+# ---- images (Images API) -------------------------------------------------------------
+curl -fsS "$M/_sandbox/media/pic.png" -o "$TMP/pic.png"
+curl -fsS "$M/_sandbox/media/pic.webp" -o "$TMP/pic.webp"
+printf 'not an image at all' > "$TMP/not.png"
+img_init() { # TOKEN OWNER
+    li POST "$M/linkedin/rest/images?action=initializeUpload" "$1" \
+        -d "{\"initializeUploadRequest\":{\"owner\":\"$2\"}}"
+}
+img_post() { # TOKEN ORG COMMENTARY IMAGE_URN
+    li POST "$M/linkedin/rest/posts" "$1" \
+        -d "$(post_body "urn:li:organization:$2" "$3" | jq -c --arg i "$4" '.content={media:{id:$i,altText:""}}')"
+}
+img_init tokA urn:li:organization:2414183
+expect "initializeUpload: 200 {value:{uploadUrlExpiresAt,uploadUrl,image}}" "200 true" \
+    "$CODE $(j '(.value.uploadUrlExpiresAt | type == "number") and (.value.uploadUrl | startswith("'"$M"'/linkedin/dms-uploads/"))')"
+expect_match "initializeUpload: an image URN" '^urn:li:image:[0-9]+$' "$(j .value.image)"
+UP1=$(j .value.uploadUrl); IMG1=$(j .value.image)
+img_init tokA urn:li:organization:5515715
+expect "initializeUpload for another organization: 403 ACCESS_DENIED" "403 ACCESS_DENIED" "$CODE $(j .code)"
+li POST "$M/linkedin/rest/images?action=initializeUpload" tokA -d '{"initializeUploadRequest":{}}'
+expect "initializeUpload without an owner: 422 schema error" "422 true" \
+    "$CODE $(j '.message | test("/initializeUploadRequest/owner :: field is required")')"
+req POST "$M/linkedin/rest/images?action=initializeUpload" -H 'Authorization: Bearer tokA' \
+    -d '{"initializeUploadRequest":{"owner":"urn:li:organization:2414183"}}'
+expect "initializeUpload without LinkedIn-Version: 400" "400 VERSION_MISSING" "$CODE $(j .code)"
+li GET "$M/linkedin/rest/images/$(enc "$IMG1")" tokA
+expect "an initialized image waits for its upload" "200 WAITING_UPLOAD urn:li:organization:2414183" \
+    "$CODE $(j '"\(.status) \(.owner)"')"
+BEFORE=$(ledger_count "$M")
+img_post tokA 2414183 "Picture before its upload" "$IMG1"
+expect "a post naming an image not uploaded yet: 422 (Rest.li input error)" \
+    "422 INVALID_VALUE /content/media/id true" \
+    "$CODE $(j '"\(.errorDetails.inputErrors[0].code) \(.errorDetails.inputErrors[0].input.inputPath.fieldPath) \(.message | test("upload has not completed"))"')"
+req PUT "$UP1" -H 'Authorization: Bearer tokA' --data-binary "@$TMP/not.png"
+expect "upload of bytes that are no image: 400" "400 INVALID_IMAGE" "$CODE $(j .code)"
+req PUT "$UP1" -H 'Authorization: Bearer tokA' --data-binary "@$TMP/pic.webp"
+expect "LinkedIn takes JPEG, PNG or GIF: a WebP upload is 400" "400 INVALID_IMAGE" "$CODE $(j .code)"
+req PUT "$UP1" -H 'Authorization: Bearer tokB' --data-binary "@$TMP/pic.png"
+expect "upload by another organization's token: 403" 403 "$CODE"
+req PUT "$UP1" --data-binary "@$TMP/pic.png"
+expect "upload without a token: 401" 401 "$CODE"
+req PUT "$M/linkedin/dms-uploads/1-0000" -H 'Authorization: Bearer tokA' --data-binary "@$TMP/pic.png"
+expect "upload to an unknown URL: 404" 404 "$CODE"
+req PUT "$UP1" -H 'Authorization: Bearer tokA' --data-binary "@$TMP/pic.png"
+expect "upload: 201, empty body, no versioned-API headers needed" "201 " "$CODE $BODY"
+li GET "$M/linkedin/rest/images/$(enc "$IMG1")" tokA
+expect "the uploaded image is AVAILABLE" "200 AVAILABLE image/png" "$CODE $(j '"\(.status) \(.mediaType)"')"
+img_post tokA 2414183 "With a picture (2)" "$IMG1"
+expect "a post with the uploaded image: 201 and its URN" 201 "$CODE"
+P_IMG=$(hdr x-restli-id)
+expect_match "image post URN" "$SHARE" "$P_IMG"
+req GET "$M/_sandbox/ledger?platform=linkedin"
+expect "the ledger entry lists the image" "[\"$IMG1\"]" \
+    "$(jq -c --arg p "$P_IMG" '.entries[] | select(.id == $p) | .media' <<<"$BODY")"
+li GET "$M/linkedin/rest/posts/$(enc "$P_IMG")" tokA
+expect "the post reads back with its content" "200 $IMG1" "$CODE $(j .content.media.id)"
+img_post tokA 2414183 "" "$IMG1"
+expect "an image post may have empty commentary" 201 "$CODE"
+img_post tokB 5515715 "Borrowed picture" "$IMG1"
+expect "another organization's image: 422" "422 INVALID_VALUE true" \
+    "$CODE $(j '"\(.errorDetails.inputErrors[0].code) \(.message | test("does not exist or is not owned"))"')"
+img_post tokA 2414183 "Unknown picture" "urn:li:image:123"
+expect "an image never initialized: 422" "422 /content/media/id" \
+    "$CODE $(j '.errorDetails.inputErrors[0].input.inputPath.fieldPath')"
+li POST "$M/linkedin/rest/posts" tokA \
+    -d "$(post_body urn:li:organization:2414183 "An article" | jq -c '.content={article:{source:"https://e.example"}}')"
+expect "other content kinds are not imitated: 422" 422 "$CODE"
+expect "refused image posts add nothing to the ledger" "$((BEFORE + 2))" "$(ledger_count "$M")"
 
 # ---- fault injection ----------------------------------------------------------------
 add_account "$M" 99 tokD
