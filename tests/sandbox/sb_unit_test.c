@@ -272,6 +272,48 @@ test_ledger_accounts (void)
     sb_accounts_destroy (&a);
 }
 
+/* Token expiry and refresh tokens (sb_oauth.c builds on these). */
+static void
+test_token_lifetimes (void)
+{
+    sb_accounts_t *a = sb_accounts_new ();
+    sb_account_t *acme = sb_accounts_ensure (a, "x", "acme", 1, 0);
+    sb_account_t *other = sb_accounts_ensure (a, "linkedin", "acme", 2, 0);
+    CHECK (acme && other && sb_accounts_add_token (a, acme, "t1") == 0);
+    CHECK (sb_accounts_expiry (a, "x", "t1") == 0 && !sb_accounts_expired (a, "x", "t1", 1u << 30));
+    CHECK (sb_accounts_set_expiry (a, "x", "nosuch", 5) == -1);   /* only bound tokens */
+    CHECK (sb_accounts_set_expiry (a, "x", "t1", 1000) == 0);
+    CHECK (!sb_accounts_expired (a, "x", "t1", 999) && sb_accounts_expired (a, "x", "t1", 1000));
+    CHECK (!sb_accounts_expired (a, "linkedin", "t1", 5000));   /* per platform */
+    CHECK (sb_accounts_add_token (a, acme, "t1") == 0 && sb_accounts_expiry (a, "x", "t1") == 0);
+    CHECK (sb_accounts_set_expiry (a, "x", "t1", 1000) == 0
+           && sb_accounts_set_expiry (a, "x", "t1", 0) == 0
+           && sb_accounts_expiry (a, "x", "t1") == 0);
+
+    uint64_t exp = 1;
+    CHECK (sb_accounts_add_refresh (a, acme, "r1", 0) == 0);
+    CHECK (sb_accounts_by_refresh (a, "x", "r1", &exp) == acme && exp == 0);
+    CHECK (sb_accounts_by_refresh (a, "linkedin", "r1", NULL) == NULL);
+    CHECK (sb_accounts_add_refresh (a, other, "r2", 77) == 0);
+    CHECK (sb_accounts_by_refresh (a, "linkedin", "r2", &exp) == other && exp == 77);
+    sb_accounts_drop_refresh (a, "x", "r1");
+    CHECK (sb_accounts_by_refresh (a, "x", "r1", NULL) == NULL);
+    CHECK (sb_accounts_revoke (a, "r2") == 1
+           && sb_accounts_by_refresh (a, "linkedin", "r2", NULL) == NULL);
+    CHECK (sb_accounts_add_refresh (a, other, "r2", 0) == 0
+           && sb_accounts_by_refresh (a, "linkedin", "r2", NULL) == other);   /* bound again */
+
+    CHECK (sb_accounts_refreshes (a, "x") == 0);
+    sb_accounts_count_refresh (a, "x");
+    sb_accounts_count_refresh (a, "x");
+    sb_accounts_count_refresh (a, "threads");
+    CHECK (sb_accounts_refreshes (a, "x") == 2 && sb_accounts_refreshes (a, "threads") == 1);
+    sb_accounts_clear (a);
+    CHECK (sb_accounts_refreshes (a, "x") == 0
+           && sb_accounts_by_refresh (a, "linkedin", "r2", NULL) == NULL);
+    sb_accounts_destroy (&a);
+}
+
 int
 main (void)
 {
@@ -281,6 +323,7 @@ main (void)
     test_faults ();
     test_params ();
     test_ledger_accounts ();
+    test_token_lifetimes ();
     printf ("%d passed, %d failed\n", s_passed, s_failed);
     return s_failed ? 1 : 0;
 }

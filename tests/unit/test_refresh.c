@@ -323,7 +323,8 @@ static void test_x_field_names_from_settings(void **state)
     assert_true(r.token_expires_ms == NOW + 60000);
     cr_result_clear(&r);
     /* the default names are then missing */
-    resp = s_resp(200, NULL, "{\"expires_in\":7200,\"access_token\":\"a\",\"refresh_token\":\"b\"}");
+    resp = s_resp(200, NULL,
+                  "{\"expires_in\":7200,\"access_token\":\"a\",\"refresh_token\":\"b\"}");
     r = s_classify(CR_REFRESH_X, &f, &resp);
     assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
     assert_non_null(strstr(r.error, "\"token\""));
@@ -652,8 +653,8 @@ static void test_adapters(void **state)
     assert_int_equal(cr_x_refresh_adapter.step(&call, NULL), CR_STEP_REQUEST);
     assert_non_null(call.req.url);
     cr_http_req_clear(&call.req);
-    cr_http_resp_t resp = s_resp(200, NULL,
-                                 "{\"expires_in\":60,\"access_token\":\"n\",\"refresh_token\":\"m\"}");
+    cr_http_resp_t resp =
+        s_resp(200, NULL, "{\"expires_in\":60,\"access_token\":\"n\",\"refresh_token\":\"m\"}");
     assert_int_equal(cr_x_refresh_adapter.step(&call, &resp), CR_STEP_DONE);
     assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
     assert_string_equal(call.result.refresh_token, "m");

@@ -215,11 +215,13 @@ int cr_refresh_request(cr_refresh_platform_t p, const Crieur__Task *task, cr_htt
     switch (p) {
     case CR_REFRESH_X: {
         const char *id = s_client("x", "client_id");
-        if (!id) return s_no_setting(r, "X", "x", "OAuth 2.0 client id", "client_id", "no_client_id");
+        if (!id)
+            return s_no_setting(r, "X", "x", "OAuth 2.0 client id", "client_id", "no_client_id");
         const char *secret = cr_setting("x", "client_secret", NULL);
         if (secret && !*secret) secret = NULL; /* empty: a public client */
         if (secret && !cr_text_token_ok(secret, R_MAX_CLIENT))
-            return s_no_setting(r, "X", "x", "OAuth 2.0 client secret (or none, for a public client)",
+            return s_no_setting(r, "X", "x",
+                                "OAuth 2.0 client secret (or none, for a public client)",
                                 "client_secret", "bad_client_secret");
         url = cr_api_url(acc->api_base, R_X_TOKEN_PATH, R_MAX_URL);
         if (!url) break;
@@ -635,7 +637,8 @@ void cr_refresh_result(cr_refresh_platform_t p, const Crieur__Task *task,
         view.body_len = 0;
     }
     cr_graph_error_t ge;
-    if (ok_status && !(sp->graph_errors && cr_graph_error_parse(view.body, view.body_len, &ge) == 0)) {
+    int graph_error = sp->graph_errors && cr_graph_error_parse(view.body, view.body_len, &ge) == 0;
+    if (ok_status && !graph_error) {
         char why[160];
         if (s_success(p, task, &view, now_ms, r, why, sizeof why) == 0) return;
         snprintf(buf, sizeof buf,
