@@ -82,6 +82,15 @@ static int s_path_clean(const char *p)
     return 1;
 }
 
+/* path lies strictly under dir (a trailing slash on dir ignored) */
+static int s_under(const char *path, const char *dir)
+{
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--;
+    if (dl == 1 && dir[0] == '/') return path[0] == '/' && path[1] != '\0';
+    return strncmp(path, dir, dl) == 0 && path[dl] == '/' && path[dl + 1] != '\0';
+}
+
 static int s_set(cr_media_t *m, unsigned char *data, size_t len, const char *mime)
 {
     m->data = data;
@@ -104,16 +113,24 @@ int cr_media_load_file(const char *ref, size_t max, cr_media_t *m, cr_result_t *
                       "media path %.200s has a '.' or '..' component: give a plain absolute path",
                       path);
     const char *root = cr_setting("media", "root", NULL);
+    char *resolved = NULL;
     if (root && *root) {
-        size_t rl = strlen(root);
-        while (rl > 1 && root[rl - 1] == '/') rl--;
-        if (strncmp(path, root, rl) != 0 || (path[rl] != '/' && rl != 1))
+        /* by name first (the clear case), then by where the path really
+         * leads: a symbolic link under the root may point out of it */
+        char *real_root = realpath(root, NULL);
+        resolved = realpath(path, NULL);
+        int inside = s_under(path, root) && real_root && (!resolved || s_under(resolved, real_root));
+        free(real_root);
+        if (!inside) {
+            free(resolved);
             return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "media_outside_root",
                           "media file %.200s is outside this worker's media root %.200s "
                           "(setting media.root): put the file there or use a URL",
                           path, root);
+        }
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = open(resolved ? resolved : path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    free(resolved);
     if (fd < 0)
         return s_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "media_unreadable",
                       "cannot read media file %.200s on worker: %s (the file must be visible "
@@ -224,7 +241,7 @@ int cr_media_from_response(const cr_http_resp_t *resp, const char *url, size_t m
 
 static void s_put(cr_multipart_t *mp, const void *data, size_t n)
 {
-    if (mp->failed) return;
+    if (mp->failed || n == 0) return;
     if (mp->len + n + 1 > mp->cap) {
         size_t cap = mp->cap ? mp->cap : 1024;
         while (cap < mp->len + n + 1) cap *= 2;
@@ -268,21 +285,6 @@ void cr_multipart_init(cr_multipart_t *mp)
         n += snprintf(mp->boundary + n, sizeof mp->boundary - (size_t)n, "%02x", rnd[i]);
 }
 
-void cr_multipart_field(cr_multipart_t *mp, const char *name, const char *value)
-{
-    if (!s_name_ok(name) || !value) {
-        mp->failed = 1;
-        return;
-    }
-    s_puts(mp, "--");
-    s_puts(mp, mp->boundary);
-    s_puts(mp, "\r\nContent-Disposition: form-data; name=\"");
-    s_puts(mp, name);
-    s_puts(mp, "\"\r\n\r\n");
-    s_puts(mp, value);
-    s_puts(mp, "\r\n");
-}
-
 static int s_contains(const void *data, size_t len, const char *needle)
 {
     size_t nl = strlen(needle);
@@ -294,6 +296,22 @@ static int s_contains(const void *data, size_t len, const char *needle)
         if (memcmp(p, needle, nl) == 0) return 1;
     }
     return 0;
+}
+
+void cr_multipart_field(cr_multipart_t *mp, const char *name, const char *value)
+{
+    /* a value holding the boundary would end the body early */
+    if (!s_name_ok(name) || !value || s_contains(value, strlen(value), mp->boundary)) {
+        mp->failed = 1;
+        return;
+    }
+    s_puts(mp, "--");
+    s_puts(mp, mp->boundary);
+    s_puts(mp, "\r\nContent-Disposition: form-data; name=\"");
+    s_puts(mp, name);
+    s_puts(mp, "\"\r\n\r\n");
+    s_puts(mp, value);
+    s_puts(mp, "\r\n");
 }
 
 void cr_multipart_file(cr_multipart_t *mp, const char *name, const char *filename,
