@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -547,16 +548,17 @@ static void test_create_request_refusals(void **state)
     s_fixture(&f, "x", NULL);
     f.pub.n_media = 1;
     f.pub.media = media;
+    /* images and replies need what earlier steps prepare */
     assert_int_equal(cr_bluesky_create_request(&f.task, "a.b.c", DID, rkey, NOW, &req, &res), -1);
-    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
-    assert_string_equal(res.error_code, "unsupported_media");
+    assert_string_equal(res.error_code, "internal");
     cr_result_clear(&res);
 
     s_fixture(&f, "x", NULL);
     f.pub.in_reply_to = "at://did:plc:x/app.bsky.feed.post/3jzfcijpj2z2a";
     assert_int_equal(cr_bluesky_create_request(&f.task, "a.b.c", DID, rkey, NOW, &req, &res), -1);
-    assert_string_equal(res.error_code, "unsupported_reply");
+    assert_string_equal(res.error_code, "internal");
     cr_result_clear(&res);
+    assert_null(req.url);
 
     s_fixture(&f, "x", NULL);
     f.pub.language = "fr FR";
@@ -1002,6 +1004,234 @@ static char *s_record_body(const fixture_t *f)
     json_decref(o);
     free(text);
     return s;
+}
+
+/* ---- images and replies ------------------------------------------------ */
+
+#define PARENT "at://did:plc:bobbobbobbobbobbobbobbob/app.bsky.feed.post/3kabcdefghij2"
+#define ROOT "at://did:plc:carolcarolcarolcarolcaro/app.bsky.feed.post/3kzzzzzzzzzz2"
+static const unsigned char s_png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
+
+static void test_create_request_images_reply(void **state)
+{
+    fixture_t f;
+    cr_http_req_t req;
+    cr_result_t res;
+    char rkey[14];
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    cr_bluesky_rkey(KEY, rkey);
+    s_fixture(&f, "a reply with a picture", NULL);
+    char *media[] = {"/srv/a.png"};
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    f.pub.in_reply_to = PARENT;
+    cr_bsky_extras_t x;
+    memset(&x, 0, sizeof x);
+    x.blobs[0] = json_pack("{s:s,s:{s:s},s:s,s:i}", "$type", "blob", "ref", "$link", "bafkrei1",
+                           "mimeType", "image/png", "size", 12);
+    x.n_blobs = 1;
+    x.parent_uri = PARENT;
+    x.parent_cid = "bafyparent";
+    x.root_uri = ROOT;
+    x.root_cid = "bafyroot";
+    assert_int_equal(
+        cr_bluesky_create_request_ext(&f.task, "a.b.c", DID, rkey, NOW, &x, &req, &res), 0);
+    json_t *b = s_req_json(&req);
+    json_t *rec = json_object_get(b, "record");
+    json_t *embed = json_object_get(rec, "embed");
+    assert_string_equal(json_string_value(json_object_get(embed, "$type")),
+                        "app.bsky.embed.images");
+    json_t *img = json_array_get(json_object_get(embed, "images"), 0);
+    assert_string_equal(json_string_value(json_object_get(img, "alt")), "");
+    assert_true(json_equal(json_object_get(img, "image"), x.blobs[0]));
+    json_t *reply = json_object_get(rec, "reply");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "parent"), "uri")),
+                        PARENT);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "parent"), "cid")),
+                        "bafyparent");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "root"), "uri")),
+                        ROOT);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "root"), "cid")),
+                        "bafyroot");
+    json_decref(b);
+    cr_http_req_clear(&req);
+    /* a cid that is no token is refused rather than sent */
+    x.parent_cid = "bad cid";
+    assert_int_equal(
+        cr_bluesky_create_request_ext(&f.task, "a.b.c", DID, rkey, NOW, &x, &req, &res), -1);
+    cr_result_clear(&res);
+    json_decref(x.blobs[0]);
+}
+
+static void test_upload_and_parent(void **state)
+{
+    fixture_t f;
+    cr_http_req_t req;
+    cr_result_t res;
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    s_fixture(&f, "x", NULL);
+    cr_media_t m;
+    memset(&m, 0, sizeof m);
+    m.data = (unsigned char *)s_png;
+    m.len = sizeof s_png;
+    m.mime = "image/png";
+    assert_int_equal(cr_bluesky_upload_request(&f.task, "a.b.c", &m, &req, &res), 0);
+    assert_string_equal(req.url, BASE "/xrpc/com.atproto.repo.uploadBlob");
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(s_req_header(&req, "Content-Type"), "image/png");
+    assert_int_equal(req.body_len, sizeof s_png);
+    assert_memory_equal(req.body, s_png, sizeof s_png);
+    cr_http_req_clear(&req);
+
+    json_t *blob = NULL;
+    cr_http_resp_t r = s_resp(200, NULL,
+                              "{\"blob\":{\"$type\":\"blob\",\"ref\":{\"$link\":\"bafkrei9\"},"
+                              "\"mimeType\":\"image/png\",\"size\":12,\"extra\":1}}");
+    assert_int_equal(cr_bluesky_upload_result(&r, NOW, &blob, &res), CR_BSKY_OK);
+    assert_non_null(blob);
+    assert_null(json_object_get(blob, "extra"));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(blob, "ref"), "$link")), "bafkrei9");
+    json_decref(blob);
+    static const struct {
+        long status;
+        const char *body;
+        cr_bsky_verdict_t v;
+        Crieur__Outcome o;
+    } cases[] = {
+        {200, "{\"blob\":{\"ref\":{}}}", CR_BSKY_DONE, CRIEUR__OUTCOME__OUTCOME_TRANSIENT},
+        {400, "{\"error\":\"InvalidRequest\",\"message\":\"not an image\"}", CR_BSKY_DONE,
+         CRIEUR__OUTCOME__OUTCOME_PERMANENT},
+        {413, "", CR_BSKY_DONE, CRIEUR__OUTCOME__OUTCOME_PERMANENT},
+        {400, EXPIRED_BODY, CR_BSKY_EXPIRED, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED},
+        {429, "{\"error\":\"RateLimitExceeded\"}", CR_BSKY_DONE,
+         CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED},
+        {502, "", CR_BSKY_DONE, CRIEUR__OUTCOME__OUTCOME_TRANSIENT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        r = s_resp(cases[i].status, NULL, cases[i].body);
+        assert_int_equal(cr_bluesky_upload_result(&r, NOW, &blob, &res), cases[i].v);
+        assert_null(blob);
+        assert_int_equal(res.outcome, cases[i].o);
+        cr_result_clear(&res);
+    }
+
+    /* the parent: its own root when it is a reply, else itself */
+    assert_int_equal(cr_bluesky_parent_request(&f.task, "a.b.c", PARENT, &req, &res), 0);
+    assert_string_equal(req.url, BASE "/xrpc/com.atproto.repo.getRecord?repo="
+                                      "did%3Aplc%3Abobbobbobbobbobbobbobbob&collection="
+                                      "app.bsky.feed.post&rkey=3kabcdefghij2");
+    cr_http_req_clear(&req);
+    assert_int_equal(cr_bluesky_parent_request(&f.task, "a.b.c",
+                                               "at://did:plc:x/app.bsky.feed.like/3kabcdefghij2",
+                                               &req, &res),
+                     -1);
+    assert_string_equal(res.error_code, "bad_reply_to");
+    cr_result_clear(&res);
+    assert_int_equal(cr_bluesky_parent_request(&f.task, "a.b.c", "12345", &req, &res), -1);
+    cr_result_clear(&res);
+
+    cr_bsky_reply_t rp;
+    memset(&rp, 0, sizeof rp);
+    r = s_resp(200, NULL,
+               "{\"uri\":\"" PARENT "\",\"cid\":\"bafyp\",\"value\":{\"text\":\"t\","
+               "\"reply\":{\"root\":{\"uri\":\"" ROOT "\",\"cid\":\"bafyr\"},"
+               "\"parent\":{\"uri\":\"" ROOT "\",\"cid\":\"bafyr\"}}}}");
+    assert_int_equal(cr_bluesky_parent_result(&r, NOW, &rp, &res), CR_BSKY_OK);
+    assert_string_equal(rp.parent_uri, PARENT);
+    assert_string_equal(rp.parent_cid, "bafyp");
+    assert_string_equal(rp.root_uri, ROOT);
+    assert_string_equal(rp.root_cid, "bafyr");
+    r = s_resp(200, NULL, "{\"uri\":\"" PARENT "\",\"cid\":\"bafyp\",\"value\":{\"text\":\"t\"}}");
+    assert_int_equal(cr_bluesky_parent_result(&r, NOW, &rp, &res), CR_BSKY_OK);
+    assert_string_equal(rp.root_uri, PARENT);
+    assert_string_equal(rp.root_cid, "bafyp");
+    r = s_resp(400, NULL, NOT_FOUND_BODY);
+    assert_int_equal(cr_bluesky_parent_result(&r, NOW, &rp, &res), CR_BSKY_DONE);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(res.error_code, "reply_parent_not_found");
+    assert_null(rp.parent_uri);
+    cr_result_clear(&res);
+    r = s_resp(200, NULL, "{\"uri\":\"" PARENT "\"}");
+    assert_int_equal(cr_bluesky_parent_result(&r, NOW, &rp, &res), CR_BSKY_DONE);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    cr_result_clear(&res);
+    cr_bluesky_reply_clear(&rp);
+}
+
+/* session, parent read, upload (expired, refreshed, sent again), record */
+static void test_steps_reply_with_image(void **state)
+{
+    char path[] = "/tmp/crieur-test-bsky-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, s_png, sizeof s_png), (ssize_t)sizeof s_png);
+    close(fd);
+    fixture_t f;
+    cr_call_t call;
+    s_fixture(&f, "reply with image", NULL);
+    char *media[] = {path};
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    f.pub.in_reply_to = PARENT;
+    s_start(&call, &f, "1");
+    assert_int_equal(strncmp(s_nsid(&call), "com.atproto.repo.getRecord?", 27), 0);
+    assert_non_null(strstr(call.req.url, "rkey=3kabcdefghij2"));
+    assert_int_equal(s_feed(&call, 200, NULL,
+                            "{\"uri\":\"" PARENT "\",\"cid\":\"bafyp\",\"value\":{\"text\":\"t\"}}"),
+                     CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&call), "com.atproto.repo.uploadBlob");
+    assert_int_equal(s_feed(&call, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&call), "com.atproto.server.refreshSession");
+    char *body = s_session_body("2", NOW / 1000 + 7200);
+    assert_int_equal(s_feed(&call, 200, NULL, body), CR_STEP_REQUEST);
+    free(body);
+    assert_string_equal(s_nsid(&call), "com.atproto.repo.uploadBlob");
+    assert_int_equal(call.req.body_len, sizeof s_png);
+    assert_int_equal(s_feed(&call, 200, NULL,
+                            "{\"blob\":{\"$type\":\"blob\",\"ref\":{\"$link\":\"bafkrei7\"},"
+                            "\"mimeType\":\"image/png\",\"size\":12}}"),
+                     CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&call), "com.atproto.repo.createRecord");
+    json_t *b = s_req_json(&call.req);
+    json_t *rec = json_object_get(b, "record");
+    json_t *root = json_object_get(json_object_get(rec, "reply"), "root");
+    assert_string_equal(json_string_value(json_object_get(root, "uri")), PARENT);
+    json_t *img = json_array_get(json_object_get(json_object_get(rec, "embed"), "images"), 0);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(img, "image"), "ref"), "$link")),
+                        "bafkrei7");
+    json_decref(b);
+    cr_call_clear(&call, &cr_bluesky_adapter);
+    unlink(path);
+
+    /* a missing parent ends the call PERMANENT, nothing uploaded or written */
+    s_fixture(&f, "reply", NULL);
+    f.pub.in_reply_to = PARENT;
+    s_start(&call, &f, "1");
+    assert_int_equal(strncmp(s_nsid(&call), "com.atproto.repo.getRecord?", 27), 0);
+    assert_int_equal(s_feed(&call, 400, NULL, NOT_FOUND_BODY), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "reply_parent_not_found");
+    cr_call_clear(&call, &cr_bluesky_adapter);
+
+    /* refused before any request: 5 images, a reply to something else */
+    char *five[] = {path, path, path, path, path};
+    s_fixture(&f, "x", NULL);
+    f.pub.media = five;
+    f.pub.n_media = 5;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_bluesky_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "too_many_media");
+    assert_null(call.req.url);
+    cr_call_clear(&call, &cr_bluesky_adapter);
+    s_fixture(&f, "x", NULL);
+    f.pub.in_reply_to = "https://bsky.app/profile/bob/post/3kabcdefghij2";
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_bluesky_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "bad_reply_to");
+    cr_call_clear(&call, &cr_bluesky_adapter);
 }
 
 static void test_steps_publish_and_reuse(void **state)
@@ -1547,6 +1777,9 @@ int main(void)
         cmocka_unit_test_setup(test_steps_session_loop_bounded, s_reset),
         cmocka_unit_test_setup(test_session_cache_bounded, s_reset),
         cmocka_unit_test(test_registered),
+        cmocka_unit_test(test_create_request_images_reply),
+        cmocka_unit_test(test_upload_and_parent),
+        cmocka_unit_test_setup(test_steps_reply_with_image, s_reset),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cr_bluesky_sessions_reset();

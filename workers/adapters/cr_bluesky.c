@@ -1,5 +1,7 @@
 #include "cr_bluesky.h"
 
+#include "cr_media.h"
+#include "cr_settings.h"
 #include "cr_text.h"
 #include "cr_time.h"
 
@@ -16,6 +18,11 @@
 #define BSKY_REFRESH_SESSION "com.atproto.server.refreshSession"
 #define BSKY_CREATE_RECORD "com.atproto.repo.createRecord"
 #define BSKY_GET_RECORD "com.atproto.repo.getRecord"
+#define BSKY_UPLOAD_BLOB "com.atproto.repo.uploadBlob"
+#define BSKY_EMBED_IMAGES "app.bsky.embed.images"
+#define BSKY_MAX_IMAGES_DEFAULT 4             /* setting bluesky.max_images */
+#define BSKY_IMAGE_MAX_BYTES_DEFAULT 2000000  /* setting bluesky.image_max_bytes */
+#define BSKY_MAX_CID 256
 #define BSKY_POST "app.bsky.feed.post"
 #define BSKY_FACET_LINK "app.bsky.richtext.facet#link"
 #define BSKY_FACET_TAG "app.bsky.richtext.facet#tag"
@@ -609,19 +616,33 @@ int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, 
                               const char *rkey, int64_t now_ms, cr_http_req_t *req,
                               cr_result_t *result)
 {
+    return cr_bluesky_create_request_ext(task, access_jwt, did, rkey, now_ms, NULL, req, result);
+}
+
+static int s_cid_ok(const char *c)
+{
+    return c && c[0] && strlen(c) <= BSKY_MAX_CID && cr_text_token_ok(c, BSKY_MAX_CID);
+}
+
+int cr_bluesky_create_request_ext(const Crieur__Task *task, const char *access_jwt,
+                                  const char *did, const char *rkey, int64_t now_ms,
+                                  const cr_bsky_extras_t *extras, cr_http_req_t *req,
+                                  cr_result_t *result)
+{
     char *url = NULL, *text = NULL, *body = NULL;
     json_t *obj = NULL;
     int rc = -1, oom = 0;
     if (s_account_ok(task, result)) return -1;
     const Crieur__PublishPayload *pub = task->publish;
-    if (pub->n_media > 0)
-        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "media attachments are not supported by this worker yet",
-                              "unsupported_media");
-    if (pub->in_reply_to && pub->in_reply_to[0])
-        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "replies are not supported by the Bluesky adapter yet",
-                              "unsupported_reply");
+    int is_reply = pub->in_reply_to && pub->in_reply_to[0];
+    size_t n_blobs = extras ? extras->n_blobs : 0;
+    /* the images and the reply's references come from earlier steps */
+    if (pub->n_media != n_blobs || n_blobs > CR_BSKY_MAX_IMAGES ||
+        (is_reply && (!extras || !s_cid_ok(extras->parent_cid) || !s_cid_ok(extras->root_cid) ||
+                      !extras->parent_uri || !extras->root_uri)))
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "the post's images or reply parent were not prepared (adapter bug)",
+                              "internal");
     const char *lang = s_str(pub->language);
     if (lang[0] && !s_lang_ok(lang))
         return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
@@ -658,6 +679,25 @@ int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, 
     if (lang[0] && json_object_set_new(record, "langs", json_pack("[s]", lang))) goto oom;
     json_t *facets = s_facets_json(text, tl, &oom);
     if (oom || (facets && json_object_set_new(record, "facets", facets))) goto oom;
+    if (is_reply &&
+        json_object_set_new(record, "reply",
+                            json_pack("{s:{s:s,s:s},s:{s:s,s:s}}", "root", "uri", extras->root_uri,
+                                      "cid", extras->root_cid, "parent", "uri",
+                                      extras->parent_uri, "cid", extras->parent_cid)))
+        goto oom;
+    if (n_blobs) {
+        json_t *images = json_array();
+        if (!images || json_object_set_new(record, "embed",
+                                           json_pack("{s:s,s:o}", "$type", BSKY_EMBED_IMAGES,
+                                                     "images", images)))
+            goto oom;
+        for (size_t i = 0; i < n_blobs; i++)
+            /* alt is required by the lexicon; the post carries none: "" */
+            if (!extras->blobs[i] ||
+                json_array_append_new(images, json_pack("{s:s,s:O}", "alt", "", "image",
+                                                        extras->blobs[i])))
+                goto oom;
+    }
     size_t bl = 0;
     body = s_dump(obj, &bl);
     if (!body) goto oom;
@@ -709,6 +749,85 @@ int cr_bluesky_get_record_request(const Crieur__Task *task, const char *access_j
                               "internal");
     char query[1024];
     snprintf(query, sizeof query, "?repo=%s&collection=" BSKY_POST "&rkey=%s", edid, rkey);
+    char *url = s_url(task, BSKY_GET_RECORD, query);
+    if (!url) return s_bad_base(result);
+    int rc = s_request("GET", url, access_jwt, NULL, 0, req, result);
+    free(url);
+    return rc;
+}
+
+int cr_bluesky_upload_request(const Crieur__Task *task, const char *access_jwt,
+                              const cr_media_t *m, cr_http_req_t *req, cr_result_t *result)
+{
+    if (s_account_ok(task, result)) return -1;
+    if (!access_jwt || !cr_text_token_ok(access_jwt, BSKY_MAX_TOKEN) || !m || !m->data ||
+        !m->mime)
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "upload request without a session or an image", "internal");
+    char *url = s_url(task, BSKY_UPLOAD_BLOB, NULL);
+    if (!url) return s_bad_base(result);
+    char *body = malloc(m->len ? m->len : 1);
+    int rc = -1;
+    if (body) {
+        memcpy(body, m->data, m->len);
+        /* the raw bytes, typed: the PDS keeps the Content-Type as the blob's mimeType */
+        if (cr_http_req_init(req, "POST", url) == 0 && cr_http_req_bearer(req, access_jwt) == 0 &&
+            cr_http_req_header(req, "User-Agent", BSKY_USER_AGENT) == 0 &&
+            cr_http_req_header(req, "Accept", "application/json") == 0 &&
+            cr_http_req_body(req, m->mime, &body, m->len) == 0)
+            rc = 0;
+    }
+    free(body);
+    free(url);
+    if (rc) {
+        cr_http_req_clear(req);
+        cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                       "out of memory building the upload", "internal");
+    }
+    return rc;
+}
+
+static int s_uri_ok(const char *uri, size_t len);
+
+/* at://<authority>/app.bsky.feed.post/<rkey>: 0 with the parts copied, or -1. */
+static int s_post_uri(const char *uri, char *authority, size_t acap, char *rkey, size_t kcap)
+{
+    if (!uri || strncmp(uri, "at://", 5) != 0 || !s_uri_ok(uri, strlen(uri))) return -1;
+    const char *a = uri + 5, *c = strchr(a, '/');
+    const char *k = strchr(c + 1, '/');
+    if ((size_t)(k - c - 1) != strlen(BSKY_POST) || strncmp(c + 1, BSKY_POST, strlen(BSKY_POST)))
+        return -1;
+    size_t an = (size_t)(c - a), kn = strlen(k + 1);
+    if (an >= acap || kn >= kcap) return -1;
+    memcpy(authority, a, an);
+    authority[an] = '\0';
+    memcpy(rkey, k + 1, kn + 1);
+    return 0;
+}
+
+int cr_bluesky_reply_uri_ok(const char *uri)
+{
+    char a[CR_BSKY_DID_MAX + 1], k[520];
+    return s_post_uri(uri, a, sizeof a, k, sizeof k) == 0;
+}
+
+int cr_bluesky_parent_request(const Crieur__Task *task, const char *access_jwt,
+                              const char *parent_uri, cr_http_req_t *req, cr_result_t *result)
+{
+    if (s_account_ok(task, result)) return -1;
+    char authority[CR_BSKY_DID_MAX + 1], rkey[520], ea[3 * 256 + 1], ek[3 * 520 + 1];
+    if (s_post_uri(parent_uri, authority, sizeof authority, rkey, sizeof rkey) ||
+        strlen(authority) > 256 || s_urlenc(authority, ea, sizeof ea) ||
+        s_urlenc(rkey, ek, sizeof ek))
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "in_reply_to is not the at:// URI of a Bluesky post "
+                              "(at://<did>/app.bsky.feed.post/<rkey>)",
+                              "bad_reply_to");
+    if (!access_jwt || !cr_text_token_ok(access_jwt, BSKY_MAX_TOKEN))
+        return cr_result_fail(result, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "parent request without a usable session", "internal");
+    char query[4096];
+    snprintf(query, sizeof query, "?repo=%s&collection=" BSKY_POST "&rkey=%s", ea, ek);
     char *url = s_url(task, BSKY_GET_RECORD, query);
     if (!url) return s_bad_base(result);
     int rc = s_request("GET", url, access_jwt, NULL, 0, req, result);
@@ -1091,10 +1210,149 @@ cr_bsky_verdict_t cr_bluesky_record_result(const cr_http_resp_t *resp, const cha
     return CR_BSKY_DONE;
 }
 
+void cr_bluesky_reply_clear(cr_bsky_reply_t *rp)
+{
+    free(rp->parent_uri);
+    free(rp->parent_cid);
+    free(rp->root_uri);
+    free(rp->root_cid);
+    memset(rp, 0, sizeof *rp);
+}
+
+/* {uri, cid} of a strongRef, both usable; NULL members otherwise. */
+static int s_strong_ref(json_t *ref, const char **uri, const char **cid)
+{
+    json_t *ju = json_object_get(ref, "uri");
+    *uri = json_string_value(ju);
+    *cid = json_string_value(json_object_get(ref, "cid"));
+    return *uri && s_uri_ok(*uri, json_string_length(ju)) && s_cid_ok(*cid);
+}
+
+/* Non-2xx answers shared by the upload and the parent read (neither
+ * changes anything on the platform: never INDETERMINATE). */
+static cr_bsky_verdict_t s_side_error(const cr_http_resp_t *resp, int64_t now_ms,
+                                      const char *what, cr_result_t *r)
+{
+    char buf[CR_ERROR_MAX_BYTES + 64], code[80];
+    s_xerr_t e;
+    s_xerr(resp, &e);
+    s_code(resp, &e, code, sizeof code);
+    cr_bsky_verdict_t tv = s_token_verdict(resp, &e, r);
+    if (tv != CR_BSKY_DONE) return tv;
+    long st = resp->status;
+    snprintf(buf, sizeof buf, "%s: %s", what, e.message);
+    if (st == 429) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED, buf, code);
+        r->retry_at_ms = s_retry_at(resp, now_ms);
+    } else if (st == 408 || st >= 500 || st < 400) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
+    } else {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, code);
+    }
+    return CR_BSKY_DONE;
+}
+
+cr_bsky_verdict_t cr_bluesky_upload_result(const cr_http_resp_t *resp, int64_t now_ms,
+                                           json_t **blob, cr_result_t *r)
+{
+    cr_result_clear(r);
+    *blob = NULL;
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    if (s_network(resp, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "uploading an image: ", r)) {
+        r->outcome = CRIEUR__OUTCOME__OUTCOME_TRANSIENT; /* an upload publishes nothing */
+        return CR_BSKY_DONE;
+    }
+    if (resp->status >= 200 && resp->status <= 299) {
+        json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+        json_t *b = json_object_get(root, "blob");
+        const char *link = json_string_value(json_object_get(json_object_get(b, "ref"), "$link"));
+        const char *mime = json_string_value(json_object_get(b, "mimeType"));
+        json_t *size = json_object_get(b, "size");
+        if (s_cid_ok(link) && mime && cr_text_token_ok(mime, 128) && json_is_integer(size) &&
+            json_integer_value(size) >= 0)
+            /* rebuilt from the checked fields: nothing else goes into the record */
+            *blob = json_pack("{s:s,s:{s:s},s:s,s:I}", "$type", "blob", "ref", "$link", link,
+                              "mimeType", mime, "size", (json_int_t)json_integer_value(size));
+        json_decref(root);
+        if (*blob) return CR_BSKY_OK;
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                      "uploading an image: malformed answer (no usable blob)", "malformed_blob");
+        return CR_BSKY_DONE;
+    }
+    if (resp->status == 413) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "uploading an image: too large for the platform", "media_too_large");
+        return CR_BSKY_DONE;
+    }
+    return s_side_error(resp, now_ms, "uploading an image", r);
+}
+
+cr_bsky_verdict_t cr_bluesky_parent_result(const cr_http_resp_t *resp, int64_t now_ms,
+                                           cr_bsky_reply_t *out, cr_result_t *r)
+{
+    cr_result_clear(r);
+    cr_bluesky_reply_clear(out);
+    r->http_status = resp->status > 0 && resp->status < 1000 ? (int)resp->status : 0;
+    if (s_network(resp, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "reading the post replied to: ", r)) {
+        r->outcome = CRIEUR__OUTCOME__OUTCOME_TRANSIENT;
+        return CR_BSKY_DONE;
+    }
+    long st = resp->status;
+    if (st >= 200 && st <= 299) {
+        json_t *root = resp->body
+                           ? json_loadb(resp->body, resp->body_len, JSON_ALLOW_NUL, NULL)
+                           : NULL;
+        const char *puri, *pcid, *ruri = NULL, *rcid = NULL;
+        cr_bsky_verdict_t v = CR_BSKY_DONE;
+        if (!s_strong_ref(root, &puri, &pcid)) {
+            cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                          "reading the post replied to: malformed answer (no uri and cid)",
+                          "malformed_parent");
+        } else {
+            /* the thread's root: the parent's own reply.root, else the parent */
+            json_t *reply = json_object_get(json_object_get(root, "value"), "reply");
+            if (!reply || !s_strong_ref(json_object_get(reply, "root"), &ruri, &rcid)) {
+                ruri = puri;
+                rcid = pcid;
+            }
+            out->parent_uri = strdup(puri);
+            out->parent_cid = strdup(pcid);
+            out->root_uri = strdup(ruri);
+            out->root_cid = strdup(rcid);
+            if (out->parent_uri && out->parent_cid && out->root_uri && out->root_cid) {
+                v = CR_BSKY_OK;
+            } else {
+                cr_bluesky_reply_clear(out);
+                cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, "out of memory", "internal");
+            }
+        }
+        json_decref(root);
+        return v;
+    }
+    s_xerr_t e;
+    s_xerr(resp, &e);
+    if ((st == 400 && strcmp(e.name, BSKY_ERR_NOT_FOUND) == 0) || st == 404) {
+        cr_result_set(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                      "the post replied to does not exist (deleted, or a wrong in_reply_to URI)",
+                      "reply_parent_not_found");
+        return CR_BSKY_DONE;
+    }
+    return s_side_error(resp, now_ms, "reading the post replied to", r);
+}
+
 /* ---- adapter ----------------------------------------------------------- */
 
-enum { S_START = 0, S_SESSION_SENT, S_REFRESH_SENT, S_READ_SENT, S_CREATE_SENT };
-enum { A_READ, A_CREATE };             /* what to send once a session is there */
+enum {
+    S_START = 0,
+    S_SESSION_SENT,
+    S_REFRESH_SENT,
+    S_READ_SENT,
+    S_CREATE_SENT,
+    S_PARENT_SENT,
+    S_DOWNLOAD_SENT,
+    S_UPLOAD_SENT
+};
+enum { A_READ, A_CREATE, A_PARENT, A_UPLOAD }; /* what to send once a session is there */
 enum { R_PRECHECK, R_EXISTS, R_CHECK }; /* why the record is read back */
 
 typedef struct {
@@ -1109,6 +1367,11 @@ typedef struct {
     int next;        /* A_READ or A_CREATE */
     int reason;      /* why a read is under way */
     cr_result_t saved; /* R_CHECK: the outcome if the record is not there */
+    int parent_done;   /* a reply: the parent was read (reply filled) */
+    cr_bsky_reply_t reply;
+    size_t mi;         /* the image being uploaded */
+    cr_media_t cur;    /* its bytes, kept until uploaded (resent after a refresh) */
+    json_t *blobs[CR_BSKY_MAX_IMAGES];
 } s_state_t;
 
 static void s_release(cr_call_t *call)
@@ -1122,6 +1385,9 @@ static void s_release(cr_call_t *call)
             s_wipe_free(&s_slots[i].s.refresh);
         }
     cr_result_clear(&st->saved);
+    cr_bluesky_reply_clear(&st->reply);
+    cr_media_clear(&st->cur);
+    for (size_t i = 0; i < CR_BSKY_MAX_IMAGES; i++) json_decref(st->blobs[i]);
     free(st->text);
     free(st);
     call->state = NULL;
@@ -1161,12 +1427,49 @@ static int s_send_read(cr_call_t *call, s_state_t *st, s_slot_t *sl)
 
 static int s_send_create(cr_call_t *call, s_state_t *st, s_slot_t *sl)
 {
-    if (cr_bluesky_create_request(call->task, sl->s.access, sl->s.did, st->rkey, call->now_ms,
-                                  &call->req, &call->result))
+    cr_bsky_extras_t x;
+    memset(&x, 0, sizeof x);
+    x.parent_uri = st->reply.parent_uri;
+    x.parent_cid = st->reply.parent_cid;
+    x.root_uri = st->reply.root_uri;
+    x.root_cid = st->reply.root_cid;
+    x.n_blobs = st->mi;
+    for (size_t i = 0; i < st->mi && i < CR_BSKY_MAX_IMAGES; i++) x.blobs[i] = st->blobs[i];
+    if (cr_bluesky_create_request_ext(call->task, sl->s.access, sl->s.did, st->rkey, call->now_ms,
+                                      &x, &call->req, &call->result))
         return CR_STEP_DONE;
     st->gen = sl->gen;
     call->step = S_CREATE_SENT;
     return CR_STEP_REQUEST;
+}
+
+static int s_send_parent(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    if (cr_bluesky_parent_request(call->task, sl->s.access, call->task->publish->in_reply_to,
+                                  &call->req, &call->result))
+        return CR_STEP_DONE;
+    st->gen = sl->gen;
+    call->step = S_PARENT_SENT;
+    return CR_STEP_REQUEST;
+}
+
+static int s_send_upload(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    if (cr_bluesky_upload_request(call->task, sl->s.access, &st->cur, &call->req, &call->result))
+        return CR_STEP_DONE;
+    st->gen = sl->gen;
+    call->step = S_UPLOAD_SENT;
+    return CR_STEP_REQUEST;
+}
+
+static int s_send_next(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    switch (st->next) {
+    case A_READ: return s_send_read(call, st, sl);
+    case A_PARENT: return s_send_parent(call, st, sl);
+    case A_UPLOAD: return s_send_upload(call, st, sl);
+    default: return s_send_create(call, st, sl);
+    }
 }
 
 static int s_expired(cr_call_t *call, s_state_t *st);
@@ -1185,7 +1488,7 @@ static int s_act(cr_call_t *call, s_state_t *st)
         st->gen = sl->gen;
         return s_expired(call, st);
     }
-    return st->next == A_READ ? s_send_read(call, st, sl) : s_send_create(call, st, sl);
+    return s_send_next(call, st, sl);
 }
 
 /* The access token st->gen was refused as expired. */
@@ -1232,7 +1535,52 @@ static int s_got_session(cr_call_t *call, s_state_t *st, cr_bsky_session_t *s, i
     if (!sl) return -1;
     st->fresh = fresh;
     st->gen = 0;
-    return st->next == A_READ ? s_send_read(call, st, sl) : s_send_create(call, st, sl);
+    return s_send_next(call, st, sl);
+}
+
+static size_t s_image_max(void)
+{
+    long long v = cr_setting_int("bluesky", "image_max_bytes", BSKY_IMAGE_MAX_BYTES_DEFAULT);
+    return v <= 0 || v > (long long)CR_MEDIA_MAX_BYTES ? CR_MEDIA_MAX_BYTES : (size_t)v;
+}
+
+/* What the record needs before it is written: the parent of a reply, then
+ * each image (read or downloaded, then uploaded); then the record. */
+static int s_proceed(cr_call_t *call, s_state_t *st)
+{
+    const Crieur__PublishPayload *pub = call->task->publish;
+    cr_result_clear(&call->result);
+    if (pub->in_reply_to && pub->in_reply_to[0] && !st->parent_done) {
+        st->next = A_PARENT;
+        return s_act(call, st);
+    }
+    if (st->mi < pub->n_media) {
+        if (!st->cur.data) {
+            const char *ref = pub->media[st->mi];
+            switch (cr_media_source(ref)) {
+            case CR_MEDIA_FILE:
+                if (cr_media_load_file(ref, s_image_max(), &st->cur, &call->result))
+                    return CR_STEP_DONE;
+                break;
+            case CR_MEDIA_URL:
+                if (cr_media_fetch_request(&call->req, ref, s_image_max(), &call->result))
+                    return CR_STEP_DONE;
+                call->step = S_DOWNLOAD_SENT;
+                return CR_STEP_REQUEST;
+            default: {
+                char msg[96];
+                snprintf(msg, sizeof msg,
+                         "media item %zu is neither an http(s) URL nor an absolute file path",
+                         st->mi + 1);
+                return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0, msg,
+                                    "bad_media");
+            }
+            }
+        }
+        st->next = A_UPLOAD;
+        return s_act(call, st);
+    }
+    return s_create(call, st);
 }
 
 static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
@@ -1260,6 +1608,23 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
             return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
                                 "post has no idempotency key (the record key comes from it)",
                                 "bad_idempotency_key");
+        long long max = cr_setting_int("bluesky", "max_images", BSKY_MAX_IMAGES_DEFAULT);
+        if (max > CR_BSKY_MAX_IMAGES) max = CR_BSKY_MAX_IMAGES;
+        if ((long long)t->publish->n_media > max) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "post has %zu images; Bluesky takes at most %lld per post "
+                     "(setting bluesky.max_images)",
+                     t->publish->n_media, max);
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0, msg,
+                                "too_many_media");
+        }
+        const char *parent = s_str(t->publish->in_reply_to);
+        if (parent[0] && !cr_bluesky_reply_uri_ok(parent))
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
+                                "in_reply_to is not the at:// URI of a Bluesky post "
+                                "(at://<did>/app.bsky.feed.post/<rkey>)",
+                                "bad_reply_to");
         st = calloc(1, sizeof *st);
         if (!st) return -1;
         call->state = st;
@@ -1270,7 +1635,7 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
         if (!st->text) return -1;
         /* A later attempt looks for the record first: an earlier one may have
          * written it, and the error for an existing rkey is unconfirmed. */
-        return t->attempt > 1 ? s_read(call, st, R_PRECHECK) : s_create(call, st);
+        return t->attempt > 1 ? s_read(call, st, R_PRECHECK) : s_proceed(call, st);
     }
     case S_SESSION_SENT:
         if (!prev || !st) return -1;
@@ -1309,7 +1674,7 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
         case CR_BSKY_NOT_FOUND:
             if (st->reason == R_PRECHECK) {
                 cr_result_clear(&call->result);
-                return s_create(call, st);
+                return s_proceed(call, st);
             }
             if (st->reason == R_CHECK) { /* the write did not happen: its error stands */
                 cr_result_clear(&call->result);
@@ -1328,7 +1693,7 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
             if (st->reason == R_PRECHECK &&
                 call->result.outcome == CRIEUR__OUTCOME__OUTCOME_TRANSIENT) {
                 cr_result_clear(&call->result);
-                return s_create(call, st);
+                return s_proceed(call, st);
             }
             return CR_STEP_DONE;
         }
@@ -1347,6 +1712,33 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
             st->saved = call->result;
             memset(&call->result, 0, sizeof call->result);
             return s_read(call, st, R_CHECK);
+        default: return CR_STEP_DONE;
+        }
+    }
+    case S_PARENT_SENT:
+        if (!prev || !st) return -1;
+        switch (cr_bluesky_parent_result(prev, call->now_ms, &st->reply, &call->result)) {
+        case CR_BSKY_OK: st->parent_done = 1; return s_proceed(call, st);
+        case CR_BSKY_EXPIRED: return s_expired(call, st);
+        case CR_BSKY_REAUTH: return s_reauth(call, st);
+        default: return CR_STEP_DONE;
+        }
+    case S_DOWNLOAD_SENT:
+        if (!prev || !st || st->mi >= t->publish->n_media) return -1;
+        if (cr_media_from_response(prev, t->publish->media[st->mi], s_image_max(), &st->cur,
+                                   &call->result))
+            return CR_STEP_DONE;
+        return s_proceed(call, st);
+    case S_UPLOAD_SENT: {
+        if (!prev || !st || st->mi >= CR_BSKY_MAX_IMAGES) return -1;
+        json_t *blob = NULL;
+        switch (cr_bluesky_upload_result(prev, call->now_ms, &blob, &call->result)) {
+        case CR_BSKY_OK:
+            st->blobs[st->mi++] = blob;
+            cr_media_clear(&st->cur);
+            return s_proceed(call, st);
+        case CR_BSKY_EXPIRED: return s_expired(call, st);
+        case CR_BSKY_REAUTH: return s_reauth(call, st);
         default: return CR_STEP_DONE;
         }
     }

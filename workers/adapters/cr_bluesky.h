@@ -52,6 +52,18 @@
  * a #mention facet needs the mentioned account's did, and resolving handles
  * is a network step not taken yet; "@handle" stays plain text.
  *
+ * Images (PublishPayload.media, at most bluesky.max_images = 4, each at most
+ * bluesky.image_max_bytes = 2,000,000 bytes): each is read (a local file) or
+ * downloaded (a URL), then sent raw with com.atproto.repo.uploadBlob and its
+ * Content-Type; the record embeds the blobs as app.bsky.embed.images with
+ * alt "" (the lexicon requires alt; the post carries no alt text). A reply
+ * (PublishPayload.in_reply_to: the parent's at:// URI) reads the parent with
+ * getRecord first: the record's reply is {root, parent} as strongRefs
+ * {uri, cid}, root being the parent's own reply.root when it has one. A
+ * parent that does not exist is PERMANENT. Uploads and the parent read
+ * publish nothing: their failures are at worst TRANSIENT; they come after
+ * the read-back of a later attempt (a record already written needs none).
+ *
  * Result: platform_post_id = the at:// URI; url =
  * https://bsky.app/profile/<handle>/post/<rkey> (the did when the handle is
  * not usable in a URL). The record's cid is not kept (Result has no field for
@@ -65,6 +77,9 @@
 #define CR_BLUESKY_H
 
 #include "cr_adapter.h"
+#include "cr_media.h"
+
+#include <jansson.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +91,22 @@ extern const cr_adapter_t cr_bluesky_adapter;
 #define CR_BSKY_HANDLE_MAX 253   /* a domain name */
 #define CR_BSKY_SESSIONS_MAX 4096 /* accounts whose session a worker keeps */
 #define CR_BSKY_MAX_FACETS 64
+#define CR_BSKY_MAX_IMAGES 16     /* hard cap; the setting bluesky.max_images (4) is below */
+
+/* What a record needs besides the post: uploaded blobs and a reply's refs. */
+typedef struct {
+    json_t *blobs[CR_BSKY_MAX_IMAGES]; /* borrowed blob objects, as uploadBlob returned them */
+    size_t n_blobs;
+    const char *parent_uri, *parent_cid, *root_uri, *root_cid;
+} cr_bsky_extras_t;
+
+/* A reply's references (owned strings). */
+typedef struct {
+    char *parent_uri, *parent_cid, *root_uri, *root_cid;
+} cr_bsky_reply_t;
+void cr_bluesky_reply_clear(cr_bsky_reply_t *rp);
+/* 1 if uri is at://<authority>/app.bsky.feed.post/<rkey>. */
+int cr_bluesky_reply_uri_ok(const char *uri);
 
 /* ---- record key -------------------------------------------------------- */
 
@@ -153,6 +184,23 @@ int cr_bluesky_create_request(const Crieur__Task *task, const char *access_jwt, 
                               const char *rkey, int64_t now_ms, cr_http_req_t *req,
                               cr_result_t *result);
 
+/* The same with images and a reply (extras may be NULL for a text post):
+ * the post's media count must equal extras->n_blobs and a reply needs its
+ * refs, else TRANSIENT "internal" (an adapter bug). */
+int cr_bluesky_create_request_ext(const Crieur__Task *task, const char *access_jwt,
+                                  const char *did, const char *rkey, int64_t now_ms,
+                                  const cr_bsky_extras_t *extras, cr_http_req_t *req,
+                                  cr_result_t *result);
+
+/* POST {api_base}/xrpc/com.atproto.repo.uploadBlob: m's bytes, Content-Type m->mime. */
+int cr_bluesky_upload_request(const Crieur__Task *task, const char *access_jwt,
+                              const cr_media_t *m, cr_http_req_t *req, cr_result_t *result);
+
+/* getRecord of the post replied to (parent_uri: at://authority/app.bsky.feed.post/rkey;
+ * anything else is PERMANENT bad_reply_to). */
+int cr_bluesky_parent_request(const Crieur__Task *task, const char *access_jwt,
+                              const char *parent_uri, cr_http_req_t *req, cr_result_t *result);
+
 /* GET {api_base}/xrpc/com.atproto.repo.getRecord?repo=did&collection=
  * app.bsky.feed.post&rkey=rkey, Bearer access_jwt. */
 int cr_bluesky_get_record_request(const Crieur__Task *task, const char *access_jwt,
@@ -192,6 +240,19 @@ cr_bsky_verdict_t cr_bluesky_refresh_result(const cr_http_resp_t *resp, int64_t 
  * INDETERMINATE. */
 cr_bsky_verdict_t cr_bluesky_create_result(const cr_http_resp_t *resp, const char *handle,
                                            int64_t now_ms, cr_result_t *result);
+
+/* uploadBlob: OK with *blob (new reference: {$type, ref{$link}, mimeType,
+ * size}, rebuilt from the checked answer), EXPIRED, REAUTH, or DONE: 413 and
+ * 400 refusals PERMANENT, 429 RATE_LIMITED, the rest TRANSIENT. */
+cr_bsky_verdict_t cr_bluesky_upload_result(const cr_http_resp_t *resp, int64_t now_ms,
+                                           json_t **blob, cr_result_t *result);
+
+/* getRecord of the parent: OK with out filled (root = the parent's
+ * reply.root if it has a usable one, else the parent), EXPIRED, REAUTH, or
+ * DONE: not found PERMANENT reply_parent_not_found, 429 RATE_LIMITED,
+ * malformed and 5xx TRANSIENT. */
+cr_bsky_verdict_t cr_bluesky_parent_result(const cr_http_resp_t *resp, int64_t now_ms,
+                                           cr_bsky_reply_t *out, cr_result_t *result);
 
 /* getRecord of our rkey: OK (result OK, reconciled, with the record's uri and
  * url) when the record's text is text[0..len); NOT_FOUND; EXPIRED; REAUTH;
