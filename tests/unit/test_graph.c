@@ -2,8 +2,9 @@
  * their shared module cr_graph, against canned platform answers (no
  * network): every error code's classification for each request role, the
  * usage headers, container states, the read-back matcher, request building,
- * and the three step machines end to end (publish, containers and polling,
- * reconciliation found / not found / refused, lost answers). */
+ * and the three step machines end to end (publish, containers and polling
+ * with CR_STEP_WAIT, images by URL and by upload, replies, reconciliation
+ * found / not found / refused, lost answers), with their settings. */
 #include "cr_adapter.h"
 #include "cr_adapters.h"
 #include "cr_graph.h"
@@ -16,13 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #define NOW 1700000000000LL /* 2023-11-14T22:13:20Z */
 #define SINCE_S "1699996400" /* NOW - 1 h, in seconds */
 #define FOUND_DETAIL "found on the platform by reading back; not published again"
-#define RUNTIME_MAX_STEPS 64 /* CR_MAX_STEPS in cr_worker.c */
+#define RUNTIME_MAX_STEPS 64 /* CR_MAX_STEPS in cr_worker.c: steps between two waits */
 
 /* A Graph error body. */
 static char *s_err(long code, long subcode, int transient, const char *message)
@@ -68,7 +70,7 @@ static cr_result_t s_fail(cr_graph_role_t role, long status, const char *headers
     cr_http_resp_t r = s_resp(status, headers, body);
     cr_result_t res;
     memset(&res, 0, sizeof res);
-    cr_graph_failure(&r, role, NOW, &res);
+    cr_graph_failure(&r, role, NULL, NOW, &res);
     return res;
 }
 
@@ -335,7 +337,7 @@ static void test_failure_network(void **state)
         resp.too_large = cases[i].too_large;
         cr_result_t r;
         memset(&r, 0, sizeof r);
-        cr_graph_failure(&resp, cases[i].role, NOW, &r);
+        cr_graph_failure(&resp, cases[i].role, NULL, NOW, &r);
         if (r.outcome != cases[i].outcome)
             fail_msg("case %zu: outcome %s", i, cr_outcome_name(r.outcome));
         char want[16];
@@ -702,6 +704,14 @@ static int s_start(const cr_adapter_t *a, cr_call_t *call, const Crieur__Task *t
     return a->step(call, NULL);
 }
 
+/* The step after a CR_STEP_WAIT, as the runtime runs it: prev NULL. */
+static int s_wake(const cr_adapter_t *a, cr_call_t *call)
+{
+    cr_http_req_clear(&call->req);
+    call->now_ms = NOW;
+    return a->step(call, NULL);
+}
+
 #define G "https://graph.facebook.com/v21.0"
 
 static void test_task_checks(void **state)
@@ -724,7 +734,8 @@ static void test_task_checks(void **state)
             {"10/01", "t", G, "", 0, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "bad_handle"},
             {"..", "t", G, "", 0, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "bad_handle"},
             {"1001", "t", "ftp://x", "", 0, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "bad_api_base"},
-            {"1001", "t", G, "1001_5", 0, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "unsupported_reply"},
+            {"1001", "t", G, "1001/5", 0, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "bad_reply_to"},
+            {"1001", "t", G, "abc", 0, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "bad_reply_to"},
             {"1001", "t", G, "", 1, CRIEUR__OUTCOME__OUTCOME_PERMANENT, "unsupported_kind"},
         };
         for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -783,16 +794,10 @@ static void test_facebook_publish(void **state)
     assert_string_equal(call.result.error_code, "usage_high");
     cr_call_clear(&call, a);
 
-    /* without a link: the message only; media are not supported yet */
+    /* without a link: the message only */
     s_fixture(&f, "facebook", "1001", "Hi", "");
     assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
     s_expect_req(&call, "POST", G "/1001/feed", "message=Hi");
-    cr_call_clear(&call, a);
-    f.media[0] = "https://img.example/a.jpg";
-    f.pub.media = f.media;
-    f.pub.n_media = 1;
-    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
-    assert_string_equal(call.result.error_code, "unsupported_media");
     cr_call_clear(&call, a);
 
     /* outcomes of the publish request */
@@ -927,7 +932,7 @@ static void test_instagram_publish(void **state)
 {
     const cr_adapter_t *a = &cr_instagram_adapter;
     fixture_t f;
-    /* until the broker forwards media, the link is the image */
+    /* a post without media: its link is the image */
     s_fixture(&f, "instagram", "2001", "New in store", "https://img.example/a.jpg");
     cr_call_t call;
     assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
@@ -935,8 +940,12 @@ static void test_instagram_publish(void **state)
                  "image_url=https%3A%2F%2Fimg.example%2Fa.jpg&caption=New%20in%20store");
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"555\"}"), CR_STEP_REQUEST);
     s_expect_req(&call, "GET", IG_STATUS("555"), NULL);
+    /* still processing: wait (no request), then read again */
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"IN_PROGRESS\",\"id\":\"555\"}"),
-                     CR_STEP_REQUEST);
+                     CR_STEP_WAIT);
+    assert_null(call.req.url);
+    assert_int_equal(call.wait_ms, 1000);
+    assert_int_equal(s_wake(a, &call), CR_STEP_REQUEST);
     s_expect_req(&call, "GET", IG_STATUS("555"), NULL);
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"FINISHED\",\"id\":\"555\"}"),
                      CR_STEP_REQUEST);
@@ -962,11 +971,26 @@ static void test_instagram_publish(void **state)
                  "image_url=https%3A%2F%2Fimg.example%2Fb.jpg"
                  "&caption=New%20in%20store%0A%0Ahttps%3A%2F%2Fshop.example%2Fs");
     cr_call_clear(&call, a);
-    /* several media: not yet; nothing at all: an image is required */
+    /* several media: no carousels here; a local file: URLs only; nothing at
+     * all: an image is required */
     f.media[1] = "https://img.example/c.jpg";
     f.pub.n_media = 2;
     assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
-    assert_string_equal(call.result.error_code, "unsupported_media");
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "too_many_media");
+    assert_non_null(strstr(call.result.error, "at most 1"));
+    assert_null(call.req.url);
+    cr_call_clear(&call, a);
+    f.pub.n_media = 1;
+    f.media[0] = "/srv/media/a.jpg";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "media_not_url");
+    assert_non_null(strstr(call.result.error, "public URL only"));
+    cr_call_clear(&call, a);
+    f.media[0] = "ftp://img.example/a.jpg";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "bad_media");
     cr_call_clear(&call, a);
     f.pub.n_media = 0;
     f.pub.link = "";
@@ -1020,7 +1044,8 @@ static void test_instagram_containers(void **state)
         assert_null(call.req.url); /* never media_publish */
         cr_call_clear(&call, a);
     }
-    /* still processing after every poll: TRANSIENT, nothing published, within the step cap */
+    /* still processing after every read (30 by default, 1 s apart): TRANSIENT,
+     * nothing published */
     assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"555\"}"), CR_STEP_REQUEST);
     int polls = 0, rc = CR_STEP_REQUEST;
@@ -1028,9 +1053,13 @@ static void test_instagram_containers(void **state)
         assert_string_equal(call.req.url, IG_STATUS("555"));
         rc = s_feed(a, &call, 200, NULL, "{\"status_code\":\"IN_PROGRESS\"}");
         polls++;
+        if (rc == CR_STEP_WAIT) {
+            assert_int_equal(call.wait_ms, 1000);
+            rc = s_wake(a, &call);
+        }
     }
     assert_int_equal(rc, CR_STEP_DONE);
-    assert_int_equal(polls, 40);
+    assert_int_equal(polls, 30);
     assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
     assert_string_equal(call.result.error_code, "container_not_ready");
     assert_int_equal(call.result.retry_at_ms, NOW + 10000);
@@ -1131,9 +1160,9 @@ static void test_instagram_reconcile(void **state)
                  "image_url=https%3A%2F%2Fimg.example%2Fa.jpg&caption=New%20in%20store");
     cr_call_clear(&call, a);
 
-    /* the worst case fits in the runtime's step limit */
+    /* the worst case fits in the runtime's step limit (steps between waits) */
     assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
-    int steps = 1;
+    int steps = 1, most = 0;
     for (int p = 0; p < 9; p++, steps++)
         assert_int_equal(s_feed(a, &call, 200, NULL,
                                 "{\"data\":[{\"id\":\"1\",\"caption\":\"x\"}],\"paging\":"
@@ -1143,9 +1172,15 @@ static void test_instagram_reconcile(void **state)
     steps++;
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"555\"}"), CR_STEP_REQUEST);
     steps++;
-    for (int p = 0; p < 39; p++, steps++)
+    for (int p = 0; p < 29; p++) {
         assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"IN_PROGRESS\"}"),
-                         CR_STEP_REQUEST);
+                         CR_STEP_WAIT);
+        steps++;
+        if (steps > most) most = steps;
+        steps = 0; /* a wait renews the budget */
+        assert_int_equal(s_wake(a, &call), CR_STEP_REQUEST);
+        steps++;
+    }
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"FINISHED\"}"), CR_STEP_REQUEST);
     steps++;
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"17890\"}"), CR_STEP_REQUEST);
@@ -1153,8 +1188,9 @@ static void test_instagram_reconcile(void **state)
     assert_int_equal(s_feed(a, &call, 200, NULL, "{\"permalink\":\"https://i/p/1/\"}"),
                      CR_STEP_DONE);
     steps++;
+    if (steps > most) most = steps;
     assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
-    assert_true(steps <= RUNTIME_MAX_STEPS);
+    assert_true(most <= RUNTIME_MAX_STEPS);
     cr_call_clear(&call, a);
 }
 
@@ -1254,6 +1290,405 @@ static void test_threads(void **state)
     cr_call_clear(&call, a);
 }
 
+
+/* ---- settings ----------------------------------------------------------- */
+
+/* The quota subcodes are unconfirmed: read from {platform}.quota_subcodes. */
+static void test_quota_settings(void **state)
+{
+    (void)state;
+    cr_graph_error_t e = {.code = 9, .subcode = 2207099};
+    unsetenv("CRIEUR_INSTAGRAM_QUOTA_SUBCODES");
+    assert_int_equal(cr_graph_error_class_for(&e, "instagram"), CR_GRAPH_E_REFUSED);
+    e.subcode = 2207042; /* the default */
+    assert_int_equal(cr_graph_error_class_for(&e, "instagram"), CR_GRAPH_E_THROTTLED);
+    assert_int_equal(cr_graph_error_class(&e), CR_GRAPH_E_THROTTLED);
+    setenv("CRIEUR_INSTAGRAM_QUOTA_SUBCODES", "2207099, 2207100", 1);
+    assert_int_equal(cr_graph_error_class_for(&e, "instagram"), CR_GRAPH_E_REFUSED);
+    e.subcode = 2207100;
+    assert_int_equal(cr_graph_error_class_for(&e, "instagram"), CR_GRAPH_E_THROTTLED);
+    assert_int_equal(cr_graph_error_class_for(&e, "threads"), CR_GRAPH_E_REFUSED);
+    /* through a whole answer: RATE_LIMITED with a retry time */
+    cr_http_resp_t r = s_resp(400, NULL, s_err(9, 2207100, 0, "(#9) limit"));
+    cr_result_t res;
+    memset(&res, 0, sizeof res);
+    cr_graph_failure(&r, CR_GRAPH_PUBLISH, "instagram", NOW, &res);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED);
+    assert_true(res.retry_at_ms > NOW);
+    cr_graph_failure(&r, CR_GRAPH_PUBLISH, "facebook", NOW, &res);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_result_clear(&res);
+    unsetenv("CRIEUR_INSTAGRAM_QUOTA_SUBCODES");
+}
+
+/* Poll interval and count from settings, clamped; the deadline bounds them. */
+static void test_poll_settings(void **state)
+{
+    (void)state;
+    cr_graph_poll_t p;
+    cr_graph_poll_settings("instagram", &p);
+    assert_int_equal(p.interval_ms, CR_GRAPH_POLL_INTERVAL_MS);
+    assert_int_equal(p.max_polls, CR_GRAPH_MAX_POLLS);
+    setenv("CRIEUR_INSTAGRAM_POLL_INTERVAL_MS", "1", 1);
+    setenv("CRIEUR_INSTAGRAM_MAX_POLLS", "100000", 1);
+    cr_graph_poll_settings("instagram", &p);
+    assert_int_equal(p.interval_ms, 10);
+    assert_int_equal(p.max_polls, 600);
+    setenv("CRIEUR_INSTAGRAM_POLL_INTERVAL_MS", "250", 1);
+    setenv("CRIEUR_INSTAGRAM_MAX_POLLS", "3", 1);
+
+    const cr_adapter_t *a = &cr_instagram_adapter;
+    fixture_t f;
+    s_fixture(&f, "instagram", "2001", "New in store", "https://img.example/a.jpg");
+    cr_call_t call;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"555\"}"), CR_STEP_REQUEST);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"IN_PROGRESS\"}"),
+                         CR_STEP_WAIT);
+        assert_int_equal(call.wait_ms, 250);
+        assert_int_equal(s_wake(a, &call), CR_STEP_REQUEST);
+    }
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"IN_PROGRESS\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_string_equal(call.result.error_code, "container_not_ready");
+    assert_non_null(strstr(call.result.error, "after 3 status checks 250 ms apart"));
+    cr_call_clear(&call, a);
+
+    /* the next read would come after the deadline: end now, nothing published */
+    f.task.deadline_ms = NOW + 200;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"555\"}"), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status_code\":\"IN_PROGRESS\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_string_equal(call.result.error_code, "container_not_ready");
+    assert_non_null(strstr(call.result.error, "deadline"));
+    cr_call_clear(&call, a);
+    unsetenv("CRIEUR_INSTAGRAM_POLL_INTERVAL_MS");
+    unsetenv("CRIEUR_INSTAGRAM_MAX_POLLS");
+}
+
+/* ---- images and replies -------------------------------------------------- */
+
+/* A file with these bytes; its path in path (64 bytes). */
+static void s_write_file(char *path, const void *data, size_t len)
+{
+    snprintf(path, 64, "/tmp/test_graph_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+static void test_facebook_media(void **state)
+{
+    (void)state;
+    const cr_adapter_t *a = &cr_facebook_adapter;
+    fixture_t f;
+    cr_call_t call;
+    /* a URL: POST /photos url=, the text (with the link) as caption */
+    s_fixture(&f, "facebook", "1001", "Spring", "https://shop.example/s");
+    f.media[0] = "https://img.example/a.jpg?v=2";
+    f.pub.media = f.media;
+    f.pub.n_media = 1;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", G "/1001/photos",
+                 "url=https%3A%2F%2Fimg.example%2Fa.jpg%3Fv%3D2"
+                 "&caption=Spring%0A%0Ahttps%3A%2F%2Fshop.example%2Fs");
+    /* the post's id is post_id (id is the photo's) */
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"7788\",\"post_id\":\"1001_7789\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "1001_7789");
+    assert_string_equal(call.result.url, "https://www.facebook.com/1001_7789");
+    cr_call_clear(&call, a);
+    /* no post_id: it may exist, INDETERMINATE */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"7788\"}"), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE);
+    cr_call_clear(&call, a);
+    /* refused image: the platform's message, PERMANENT */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 400, NULL, s_err(324, 0, 0, "(#324) Requires upload file")),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "324");
+    cr_call_clear(&call, a);
+
+    /* a local file: multipart, the bytes as "source" */
+    static const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F', 0,
+                                         1,    2,    3,    4,    5, 0xFF, 0xD9};
+    char path[64];
+    s_write_file(path, jpeg, sizeof jpeg);
+    f.media[0] = path;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, G "/1001/photos");
+    assert_int_equal(call.req.fresh_connection, 1);
+    assert_string_equal(s_req_header(&call.req, "Authorization"), "Bearer EAAB-T0ken_s3cr3t");
+    const char *ct = s_req_header(&call.req, "Content-Type");
+    assert_non_null(ct);
+    assert_true(strncmp(ct, "multipart/form-data; boundary=", 30) == 0);
+    const char *body = call.req.body;
+    size_t blen = call.req.body_len;
+    assert_true(blen > sizeof jpeg);
+    char *b = s_req_body(&call.req);
+    assert_non_null(strstr(b, "name=\"caption\"\r\n\r\nSpring\n\nhttps://shop.example/s\r\n"));
+    assert_non_null(strstr(b, "name=\"source\"; filename=\"image.jpg\"\r\nContent-Type: image/jpeg"));
+    free(b);
+    int found = 0;
+    for (size_t i = 0; i + sizeof jpeg <= blen && !found; i++)
+        found = memcmp(body + i, jpeg, sizeof jpeg) == 0;
+    assert_true(found);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"7790\",\"post_id\":\"1001_7791\"}"),
+                     CR_STEP_DONE);
+    assert_string_equal(call.result.platform_post_id, "1001_7791");
+    cr_call_clear(&call, a);
+    /* larger than facebook.photo_max_bytes: PERMANENT, nothing sent */
+    setenv("CRIEUR_FACEBOOK_PHOTO_MAX_BYTES", "10", 1);
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "media_too_large");
+    assert_null(call.req.url);
+    cr_call_clear(&call, a);
+    unsetenv("CRIEUR_FACEBOOK_PHOTO_MAX_BYTES");
+    /* not an image */
+    char txt[64];
+    s_write_file(txt, "hello, world", 12);
+    f.media[0] = txt;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "media_not_image");
+    cr_call_clear(&call, a);
+    unlink(txt);
+    unlink(path);
+    /* no such file */
+    f.media[0] = "/nonexistent/crieur/a.jpg";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "media_unreadable");
+    cr_call_clear(&call, a);
+    /* two images: one photo per post here */
+    f.media[0] = "https://img.example/a.jpg";
+    f.media[1] = "https://img.example/b.jpg";
+    f.pub.n_media = 2;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "too_many_media");
+    cr_call_clear(&call, a);
+    /* neither a URL nor a path */
+    f.pub.n_media = 1;
+    f.media[0] = "img.jpg";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "bad_media");
+    cr_call_clear(&call, a);
+}
+
+static void test_facebook_reply(void **state)
+{
+    (void)state;
+    const cr_adapter_t *a = &cr_facebook_adapter;
+    fixture_t f;
+    cr_call_t call;
+    s_fixture(&f, "facebook", "1001", "Thanks!", "https://shop.example/s");
+    f.pub.in_reply_to = "1001_5577";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", G "/1001_5577/comments",
+                 "message=Thanks%21%0A%0Ahttps%3A%2F%2Fshop.example%2Fs");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"5577_9001\"}"), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "5577_9001");
+    assert_null(call.result.url);
+    cr_call_clear(&call, a);
+    /* the object is gone: Graph's 100, PERMANENT */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 400, NULL, s_err(100, 33, 0, "Unsupported post request.")),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "100/33");
+    cr_call_clear(&call, a);
+    /* lost answer: INDETERMINATE (a comment is not idempotent either) */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    cr_http_resp_t lost = s_curl(CURLE_OPERATION_TIMEDOUT, 1);
+    assert_int_equal(s_feed_resp(a, &call, &lost), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE);
+    cr_call_clear(&call, a);
+    /* reconcile: among the object's comments, newest first */
+    f.task.reconcile = 1;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "GET",
+                 G "/1001_5577/comments?fields=id%2Cmessage%2Ccreated_time%2Cpermalink_url"
+                   "&limit=100&order=reverse_chronological&filter=stream",
+                 NULL);
+    assert_int_equal(s_feed(a, &call, 200, NULL,
+                            "{\"data\":[{\"id\":\"5577_9001\",\"message\":\"Thanks!\","
+                            "\"created_time\":\"2023-11-14T22:13:30+0000\"}]}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_int_equal(call.result.reconciled, 1);
+    assert_string_equal(call.result.platform_post_id, "5577_9001");
+    cr_call_clear(&call, a);
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"data\":[]}"), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, G "/1001_5577/comments");
+    cr_call_clear(&call, a);
+    /* a reply with an image: text only here */
+    f.task.reconcile = 0;
+    f.media[0] = "https://img.example/a.jpg";
+    f.pub.media = f.media;
+    f.pub.n_media = 1;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "unsupported_media");
+    cr_call_clear(&call, a);
+}
+
+static void test_instagram_reply(void **state)
+{
+    (void)state;
+    const cr_adapter_t *a = &cr_instagram_adapter;
+    fixture_t f;
+    cr_call_t call;
+    /* a comment needs no image */
+    s_fixture(&f, "instagram", "2001", "Thanks!", "");
+    f.pub.in_reply_to = "17890";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", G "/17890/comments", "message=Thanks%21");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"17999\"}"), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "17999");
+    assert_null(call.result.url);
+    cr_call_clear(&call, a);
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 400, NULL, s_err(100, 33, 0, "Unsupported post request.")),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_call_clear(&call, a);
+    f.task.reconcile = 1;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "GET", G "/17890/comments?fields=id%2Ctext%2Ctimestamp&limit=100", NULL);
+    assert_int_equal(s_feed(a, &call, 200, NULL,
+                            "{\"data\":[{\"id\":\"17999\",\"text\":\"Thanks!\","
+                            "\"timestamp\":\"2023-11-14T22:13:30+0000\"}]}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.reconciled, 1);
+    assert_string_equal(call.result.platform_post_id, "17999");
+    cr_call_clear(&call, a);
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"data\":[]}"), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", G "/17890/comments", "message=Thanks%21");
+    cr_call_clear(&call, a);
+    f.task.reconcile = 0;
+    f.media[0] = "https://img.example/a.jpg";
+    f.pub.media = f.media;
+    f.pub.n_media = 1;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "unsupported_media");
+    cr_call_clear(&call, a);
+}
+
+
+static void test_threads_image_and_reply(void **state)
+{
+    (void)state;
+    const cr_adapter_t *a = &cr_threads_adapter;
+    fixture_t f;
+    cr_call_t call;
+    s_fixture(&f, "threads", "3001", "Look", "");
+    f.acc.api_base = TH;
+    f.media[0] = "https://img.example/a.jpg";
+    f.pub.media = f.media;
+    f.pub.n_media = 1;
+    /* an image container is processed first: read, wait, read, publish */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", TH "/3001/threads",
+                 "media_type=IMAGE&image_url=https%3A%2F%2Fimg.example%2Fa.jpg&text=Look");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"900\"}"), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, TH "/900?fields=status,error_message");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status\":\"IN_PROGRESS\",\"id\":\"900\"}"),
+                     CR_STEP_WAIT);
+    assert_int_equal(call.wait_ms, 1000);
+    assert_null(call.req.url);
+    assert_int_equal(s_wake(a, &call), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, TH "/900?fields=status,error_message");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status\":\"FINISHED\",\"id\":\"900\"}"),
+                     CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", TH "/3001/threads_publish", "creation_id=900");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"18002\"}"), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"permalink\":\"https://www.threads.net/p/1\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "18002");
+    cr_call_clear(&call, a);
+    /* processing failed: PERMANENT with the platform's reason, never published */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"900\"}"), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL,
+                            "{\"status\":\"ERROR\",\"error_message\":\"FAILED_DOWNLOADING_VIDEO\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(call.result.error_code, "container_error");
+    assert_non_null(strstr(call.result.error, "FAILED_DOWNLOADING_VIDEO"));
+    assert_null(call.req.url);
+    cr_call_clear(&call, a);
+    /* threads.max_polls */
+    setenv("CRIEUR_THREADS_MAX_POLLS", "2", 1);
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"900\"}"), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status\":\"IN_PROGRESS\"}"), CR_STEP_WAIT);
+    assert_int_equal(s_wake(a, &call), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"status\":\"IN_PROGRESS\"}"), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_string_equal(call.result.error_code, "container_not_ready");
+    cr_call_clear(&call, a);
+    unsetenv("CRIEUR_THREADS_MAX_POLLS");
+    /* URLs only; one image */
+    f.media[0] = "file:///srv/a.jpg";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "media_not_url");
+    cr_call_clear(&call, a);
+    f.media[0] = "https://img.example/a.jpg";
+    f.media[1] = "https://img.example/b.jpg";
+    f.pub.n_media = 2;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "too_many_media");
+    cr_call_clear(&call, a);
+
+    /* a reply: reply_to_id on the container */
+    s_fixture(&f, "threads", "3001", "Agreed", "");
+    f.acc.api_base = TH;
+    f.pub.in_reply_to = "18001";
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", TH "/3001/threads",
+                 "media_type=TEXT&text=Agreed&reply_to_id=18001");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"901\"}"), CR_STEP_REQUEST);
+    s_expect_req(&call, "POST", TH "/3001/threads_publish", "creation_id=901");
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{\"id\":\"18003\"}"), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 200, NULL, "{}"), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "18003");
+    cr_call_clear(&call, a);
+    /* unknown thread: refused at the container, nothing published */
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    assert_int_equal(s_feed(a, &call, 400, NULL, s_err(100, 0, 0, "(#100) Invalid parameter")),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_call_clear(&call, a);
+    /* reconcile a reply among the thread's replies */
+    f.task.reconcile = 1;
+    assert_int_equal(s_start(a, &call, &f.task), CR_STEP_REQUEST);
+    s_expect_req(&call, "GET", TH "/18001/replies?fields=id%2Ctext%2Ctimestamp%2Cpermalink&limit=100",
+                 NULL);
+    assert_int_equal(s_feed(a, &call, 200, NULL,
+                            "{\"data\":[{\"id\":\"18003\",\"text\":\"Agreed\","
+                            "\"timestamp\":\"2023-11-14T22:13:30+0000\"}]}"),
+                     CR_STEP_DONE);
+    assert_int_equal(call.result.reconciled, 1);
+    assert_string_equal(call.result.platform_post_id, "18003");
+    cr_call_clear(&call, a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1275,6 +1710,12 @@ int main(void)
         cmocka_unit_test(test_instagram_containers),
         cmocka_unit_test(test_instagram_reconcile),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_quota_settings),
+        cmocka_unit_test(test_poll_settings),
+        cmocka_unit_test(test_facebook_media),
+        cmocka_unit_test(test_facebook_reply),
+        cmocka_unit_test(test_instagram_reply),
+        cmocka_unit_test(test_threads_image_and_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 #include "cr_graph.h"
 
+#include "cr_settings.h"
 #include "cr_text.h"
 #include "cr_time.h"
 #include "cr_x.h" /* cr_x_fingerprint: one fingerprint for every read-back */
@@ -22,12 +23,13 @@
 #define G_NOT_READY_RETRY_MS 10000LL /* a container that is not ready yet */
 #define G_SUB_CONTAINER_EXPIRED 2207020
 #define G_SUB_NOT_READY 2207027
-#define G_SUB_QUOTA 2207042 /* content publishing limit reached (unconfirmed) */
 #define G_CODE_NOT_READY 9007
 #define G_USER_AGENT "crieur/0.1"
 #define G_MAX_URL 4096
 #define G_MAX_TOKEN 4096
 #define G_MAX_HANDLE 64
+#define G_POLL_INTERVAL_MIN_MS 10L
+#define G_MAX_POLLS_MAX 600 /* the runtime's bound on the waits of a call */
 #define G_FOUND_DETAIL "found on the platform by reading back; not published again"
 
 /* error.code values */
@@ -88,7 +90,22 @@ out:
     return rc;
 }
 
+/* The subcode is one of the quota subcodes (unconfirmed: from settings). */
+static int s_quota_subcode(long subcode, const char *platform)
+{
+    if (subcode <= 0) return 0;
+    char item[24];
+    snprintf(item, sizeof item, "%ld", subcode);
+    if (!platform) return strcmp(item, CR_GRAPH_QUOTA_SUBCODES) == 0;
+    return cr_setting_has(platform, "quota_subcodes", CR_GRAPH_QUOTA_SUBCODES, item);
+}
+
 cr_graph_class_t cr_graph_error_class(const cr_graph_error_t *e)
+{
+    return cr_graph_error_class_for(e, NULL);
+}
+
+cr_graph_class_t cr_graph_error_class_for(const cr_graph_error_t *e, const char *platform)
 {
     if (e->subcode == G_SUB_CONTAINER_EXPIRED) return CR_GRAPH_E_EXPIRED;
     if (e->code == G_CODE_NOT_READY || e->subcode == G_SUB_NOT_READY) return CR_GRAPH_E_NOT_READY;
@@ -96,7 +113,7 @@ cr_graph_class_t cr_graph_error_class(const cr_graph_error_t *e)
         return CR_GRAPH_E_AUTH;
     if (s_in(e->code, s_throttle_codes, sizeof s_throttle_codes / sizeof *s_throttle_codes) ||
         (e->code >= G_BUC_THROTTLE_MIN && e->code <= G_BUC_THROTTLE_MAX) ||
-        e->subcode == G_SUB_QUOTA)
+        s_quota_subcode(e->subcode, platform))
         return CR_GRAPH_E_THROTTLED;
     if (e->code == 506) return CR_GRAPH_E_DUPLICATE;
     if (e->is_transient || e->code == 1 || e->code == 2) return CR_GRAPH_E_TRANSIENT;
@@ -282,8 +299,8 @@ static const char *s_curl_text(const cr_http_resp_t *resp)
     return curl_easy_strerror((CURLcode)resp->curl_code);
 }
 
-void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t now_ms,
-                      cr_result_t *r)
+void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, const char *platform,
+                      int64_t now_ms, cr_result_t *r)
 {
     char buf[1400], code[48];
     cr_result_clear(r);
@@ -357,7 +374,7 @@ void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t 
 
     if (e.subcode) snprintf(code, sizeof code, "%ld/%ld", e.code, e.subcode);
     else snprintf(code, sizeof code, "%ld", e.code);
-    cr_graph_class_t cls = cr_graph_error_class(&e);
+    cr_graph_class_t cls = cr_graph_error_class_for(&e, platform);
     if (role == CR_GRAPH_READ &&
         (cls == CR_GRAPH_E_DUPLICATE || cls == CR_GRAPH_E_NOT_READY || cls == CR_GRAPH_E_EXPIRED))
         cls = CR_GRAPH_E_REFUSED; /* meaningless for a read: the account cannot be read */
@@ -431,10 +448,92 @@ int cr_graph_check_task(const Crieur__Task *task, cr_result_t *r)
         return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
                               "account handle is not a Graph node id (the page or user id)",
                               "bad_handle");
-    if (task->publish->in_reply_to && task->publish->in_reply_to[0])
+    const char *parent = task->publish->in_reply_to;
+    if (parent && parent[0] && !s_id_ok(parent, strlen(parent)))
         return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
-                              "replies are not supported by this worker yet", "unsupported_reply");
+                              "in_reply_to is not a Graph id (digits and '_'): give the id of "
+                              "the post, media or comment replied to",
+                              "bad_reply_to");
     return 0;
+}
+
+const char *cr_graph_reply_to(const Crieur__Task *task)
+{
+    const Crieur__PublishPayload *pub =
+        task && task->payload_case == CRIEUR__TASK__PAYLOAD_PUBLISH ? task->publish : NULL;
+    return pub && pub->in_reply_to && pub->in_reply_to[0] ? pub->in_reply_to : NULL;
+}
+
+/* ---- media ------------------------------------------------------------- */
+
+int cr_graph_image_url(const Crieur__Task *task, const char *name, size_t max, const char **url,
+                       cr_result_t *r)
+{
+    char buf[300];
+    const Crieur__PublishPayload *pub = task->publish;
+    *url = NULL;
+    if (pub->n_media == 0) return 0;
+    if (pub->n_media > max) {
+        snprintf(buf, sizeof buf,
+                 "the post has %zu images; %s takes at most %zu per post here: remove some",
+                 pub->n_media, name, max);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, "too_many_media");
+    }
+    const char *ref = pub->media[0];
+    switch (cr_media_source(ref)) {
+    case CR_MEDIA_URL: *url = ref; return 0;
+    case CR_MEDIA_FILE:
+        snprintf(buf, sizeof buf,
+                 "%s takes images by public URL only: the post's image is a local file; put it "
+                 "on a public web server and give its https:// URL",
+                 name);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT, buf, "media_not_url");
+    case CR_MEDIA_BAD: break;
+    }
+    return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                          "the post's media item is neither an http(s) URL nor an absolute file "
+                          "path",
+                          "bad_media");
+}
+
+void cr_graph_poll_settings(const char *platform, cr_graph_poll_t *p)
+{
+    long long iv = cr_setting_int(platform, "poll_interval_ms", CR_GRAPH_POLL_INTERVAL_MS);
+    long long n = cr_setting_int(platform, "max_polls", CR_GRAPH_MAX_POLLS);
+    if (iv < G_POLL_INTERVAL_MIN_MS) iv = G_POLL_INTERVAL_MIN_MS;
+    if (iv > CR_MAX_STEP_WAIT_MS) iv = CR_MAX_STEP_WAIT_MS;
+    if (n < 1) n = 1;
+    if (n > G_MAX_POLLS_MAX) n = G_MAX_POLLS_MAX;
+    p->interval_ms = (long)iv;
+    p->max_polls = (int)n;
+}
+
+int cr_graph_poll_next(cr_call_t *call, const cr_graph_poll_t *p, int *polls, int http,
+                       const char *name)
+{
+    char buf[300];
+    int64_t deadline = call->task ? call->task->deadline_ms : 0;
+    ++*polls;
+    int late = deadline > 0 && call->now_ms + p->interval_ms >= deadline;
+    if (*polls < p->max_polls && !late) {
+        call->wait_ms = p->interval_ms;
+        return CR_STEP_WAIT;
+    }
+    if (late)
+        snprintf(buf, sizeof buf,
+                 "%s was still processing the media container after %d status checks and the "
+                 "task's deadline is near (nothing published)",
+                 name, *polls);
+    else
+        snprintf(buf, sizeof buf,
+                 "%s was still processing the media container after %d status checks %ld ms "
+                 "apart (nothing published; settings poll_interval_ms, max_polls)",
+                 name, *polls, p->interval_ms);
+    if (cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, http, buf, "container_not_ready") <
+        0)
+        return -1;
+    call->result.retry_at_ms = call->now_ms + G_NOT_READY_RETRY_MS;
+    return CR_STEP_DONE;
 }
 
 void cr_graph_urlenc(cr_buf_t *b, const char *value)
@@ -497,6 +596,34 @@ int cr_graph_request(const Crieur__Task *task, const char *method, const char *p
                        "internal");
     }
     return rc;
+}
+
+int cr_graph_request_multipart(const Crieur__Task *task, const char *path, cr_multipart_t *mp,
+                               cr_http_req_t *req, cr_result_t *r)
+{
+    char *url = cr_api_url(task->account->api_base, path, G_MAX_URL);
+    if (!url) {
+        cr_multipart_clear(mp);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_PERMANENT,
+                              "account api_base is not a usable http(s) URL", "bad_api_base");
+    }
+    int rc = -1;
+    if (cr_http_req_init(req, "POST", url) == 0 &&
+        cr_http_req_bearer(req, task->account->token) == 0 &&
+        cr_http_req_header(req, "User-Agent", G_USER_AGENT) == 0 &&
+        cr_http_req_header(req, "Accept", "application/json") == 0 &&
+        cr_multipart_finish(mp, req) == 0)
+        rc = 0;
+    else
+        cr_multipart_clear(mp);
+    free(url);
+    if (rc) {
+        cr_http_req_clear(req);
+        return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
+                              "out of memory building the request", "internal");
+    }
+    req->fresh_connection = 1; /* no idempotency: never on a reused connection */
+    return 0;
 }
 
 char *cr_graph_post_text(const Crieur__Task *task, int with_link)
@@ -593,17 +720,18 @@ int64_t cr_graph_since(const Crieur__Task *task, const cr_graph_feed_t *feed, in
 }
 
 int cr_graph_readback_request(const Crieur__Task *task, const cr_graph_feed_t *feed,
-                              const char *after, int64_t now_ms, cr_http_req_t *req,
-                              cr_result_t *r)
+                              const char *node, const char *after, int64_t now_ms,
+                              cr_http_req_t *req, cr_result_t *r)
 {
     if (after && !s_cursor_ok(after, strlen(after)))
         return cr_result_fail(r, CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
                               "read-back with an unusable paging cursor", "internal");
     cr_buf_t path;
     cr_buf_init(&path);
-    cr_buf_printf(&path, "/%s/%s?fields=", task->account->handle, feed->edge);
+    cr_buf_printf(&path, "/%s/%s?fields=", node ? node : task->account->handle, feed->edge);
     cr_graph_urlenc(&path, feed->fields);
     cr_buf_printf(&path, "&limit=%d", feed->page_size);
+    if (feed->extra) cr_buf_printf(&path, "&%s", feed->extra);
     if (feed->since_param)
         cr_buf_printf(&path, "&since=%lld", (long long)(cr_graph_since(task, feed, now_ms) / 1000));
     if (after) {
@@ -618,14 +746,15 @@ int cr_graph_readback_request(const Crieur__Task *task, const cr_graph_feed_t *f
 }
 
 int cr_graph_reconcile_start(cr_graph_reconcile_t *rc, const Crieur__Task *task,
-                             const cr_graph_feed_t *feed, const char *text, int64_t now_ms,
-                             cr_http_req_t *req, cr_result_t *r)
+                             const cr_graph_feed_t *feed, const char *node, const char *text,
+                             int64_t now_ms, cr_http_req_t *req, cr_result_t *r)
 {
     cr_graph_reconcile_clear(rc);
     rc->fingerprint = cr_x_fingerprint(text, strlen(s_str(text)));
     if (!rc->fingerprint) return -1;
+    rc->node = node;
     rc->since_ms = cr_graph_since(task, feed, now_ms);
-    return cr_graph_readback_request(task, feed, NULL, now_ms, req, r);
+    return cr_graph_readback_request(task, feed, node, NULL, now_ms, req, r);
 }
 
 void cr_graph_reconcile_clear(cr_graph_reconcile_t *rc)
@@ -641,7 +770,7 @@ cr_graph_rb_t cr_graph_reconcile_step(cr_graph_reconcile_t *rc, const Crieur__Ta
 {
     char buf[400];
     if (!cr_graph_ok(prev)) {
-        cr_graph_failure(prev, CR_GRAPH_READ, now_ms, r);
+        cr_graph_failure(prev, CR_GRAPH_READ, task->account->platform, now_ms, r);
         return CR_GRAPH_RB_DONE;
     }
     switch (cr_graph_match(prev->body, prev->body_len, feed, rc->fingerprint, rc->since_ms,
@@ -659,7 +788,7 @@ cr_graph_rb_t cr_graph_reconcile_step(cr_graph_reconcile_t *rc, const Crieur__Ta
             r->http_status = (int)prev->status;
             return CR_GRAPH_RB_DONE;
         }
-        if (cr_graph_readback_request(task, feed, found->after, now_ms, req, r))
+        if (cr_graph_readback_request(task, feed, rc->node, found->after, now_ms, req, r))
             return CR_GRAPH_RB_DONE;
         return CR_GRAPH_RB_NEXT;
     case CR_GRAPH_MATCH_MALFORMED: break;

@@ -32,6 +32,7 @@
 
 #include "cr_adapter.h"
 #include "cr_buf.h"
+#include "cr_media.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -59,7 +60,8 @@ int cr_graph_error_parse(const char *body, size_t len, cr_graph_error_t *e);
 
 typedef enum {
     CR_GRAPH_E_AUTH,      /* 102, 104, 190 (463 expired, 467 invalid, 460 password changed) */
-    CR_GRAPH_E_THROTTLED, /* 4, 17, 32, 613, 80000-80014 (business use case), 9/2207042 (quota) */
+    CR_GRAPH_E_THROTTLED, /* 4, 17, 32, 613, 80000-80014 (business use case), a quota
+                           * subcode (setting {platform}.quota_subcodes, default 2207042) */
     CR_GRAPH_E_DUPLICATE, /* 506 */
     CR_GRAPH_E_NOT_READY, /* 9007 or subcode 2207027: the container is not ready, nothing done */
     CR_GRAPH_E_EXPIRED,   /* subcode 2207020: the container expired */
@@ -68,7 +70,13 @@ typedef enum {
                            * permissions, ...: the platform said no */
 } cr_graph_class_t;
 
+/* platform names the settings of the unconfirmed quota subcodes
+ * ({platform}.quota_subcodes: a comma-separated list, default
+ * CR_GRAPH_QUOTA_SUBCODES); NULL takes the default list. */
+cr_graph_class_t cr_graph_error_class_for(const cr_graph_error_t *e, const char *platform);
+/* cr_graph_error_class_for(e, NULL) */
 cr_graph_class_t cr_graph_error_class(const cr_graph_error_t *e);
+#define CR_GRAPH_QUOTA_SUBCODES "2207042" /* content publishing limit (unconfirmed) */
 
 /* ---- usage headers ----------------------------------------------------- */
 
@@ -100,9 +108,10 @@ typedef enum {
 int cr_graph_ok(const cr_http_resp_t *resp);
 
 /* Classifies an answer that is not a usable success, for a request of this
- * role (see above). Fills r (cleared first). */
-void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, int64_t now_ms,
-                      cr_result_t *r);
+ * role (see above), on platform ("instagram": its settings, may be NULL).
+ * Fills r (cleared first). */
+void cr_graph_failure(const cr_http_resp_t *resp, cr_graph_role_t role, const char *platform,
+                      int64_t now_ms, cr_result_t *r);
 
 /* The string field `name` ("id", "post_id") of a JSON object body, if it is
  * a Graph id (1..CR_GRAPH_ID_MAX of [0-9_]), copied into id
@@ -133,9 +142,45 @@ cr_graph_container_t cr_graph_container_status(const char *body, size_t len, con
 /* ---- requests ---------------------------------------------------------- */
 
 /* Checks a publish task: account, payload, a token usable in a header
- * (else AUTH_EXPIRED), a handle usable as a node id in a path, no reply
- * (not supported yet). 0, or -1 with r filled. */
+ * (else AUTH_EXPIRED), a handle usable as a node id in a path, and for a
+ * reply an in_reply_to that is a Graph id (else PERMANENT bad_reply_to).
+ * 0, or -1 with r filled. */
 int cr_graph_check_task(const Crieur__Task *task, cr_result_t *r);
+
+/* The id a reply answers (PublishPayload.in_reply_to), or NULL for a post. */
+const char *cr_graph_reply_to(const Crieur__Task *task);
+
+/* ---- media ------------------------------------------------------------- */
+
+/* The image of a platform that takes images by URL (Instagram, Threads):
+ * *url is the post's media item as it is, or NULL when it has none. More
+ * than max items: PERMANENT too_many_media; an item that is not an http(s)
+ * URL (a local file): PERMANENT media_not_url. name ("Instagram") is for
+ * messages. 0, or -1 with r filled. */
+int cr_graph_image_url(const Crieur__Task *task, const char *name, size_t max, const char **url,
+                       cr_result_t *r);
+
+/* Polling a container that is still processing (CR_STEP_WAIT between two
+ * status reads): the interval and the number of reads come from the
+ * settings {platform}.poll_interval_ms (default 1000, 10..60000) and
+ * {platform}.max_polls (default 30, 1..600). */
+typedef struct {
+    long interval_ms;
+    int max_polls;
+} cr_graph_poll_t;
+
+#define CR_GRAPH_POLL_INTERVAL_MS 1000
+#define CR_GRAPH_MAX_POLLS 30
+
+void cr_graph_poll_settings(const char *platform, cr_graph_poll_t *p);
+
+/* After a read that said IN_PROGRESS (polls: the reads so far, counted
+ * here): CR_STEP_WAIT with call->wait_ms set, or, after max_polls reads or
+ * when the next read would come after the task's deadline, the call ends
+ * TRANSIENT container_not_ready (nothing was published; retried later with
+ * a new container): CR_STEP_DONE (or -1 out of memory). */
+int cr_graph_poll_next(cr_call_t *call, const cr_graph_poll_t *p, int *polls, int http,
+                       const char *name);
 
 /* Appends "key=value" to a form (with "&" when not the first pair), both
  * percent-encoded (RFC 3986 unreserved characters kept). */
@@ -148,6 +193,10 @@ void cr_graph_urlenc(cr_buf_t *b, const char *value);
  * (PERMANENT bad_api_base, TRANSIENT out of memory). */
 int cr_graph_request(const Crieur__Task *task, const char *method, const char *path,
                      cr_buf_t *form, cr_http_req_t *req, cr_result_t *r);
+/* POST {api_base}/{path} with a multipart/form-data body (mp is taken and
+ * released), as cr_graph_request. */
+int cr_graph_request_multipart(const Crieur__Task *task, const char *path, cr_multipart_t *mp,
+                               cr_http_req_t *req, cr_result_t *r);
 
 /* The post text: the body, then "\n\n" and the link unless the link is
  * empty, not wanted, or already in the body. NULL only out of memory. */
@@ -155,10 +204,13 @@ char *cr_graph_post_text(const Crieur__Task *task, int with_link);
 
 /* ---- reconciliation ---------------------------------------------------- */
 
-/* Where and how an account's recent posts are read back (per adapter). */
+/* Where and how an account's recent posts are read back (per adapter). A
+ * reply is looked for among the replies of the object it answers: the node
+ * is then in_reply_to instead of the handle. */
 typedef struct {
     const char *platform;   /* "facebook": words in messages for humans */
-    const char *edge;       /* "posts": GET {api_base}/{handle}/{edge} */
+    const char *edge;       /* "posts": GET {api_base}/{node}/{edge} */
+    const char *extra;      /* more query parameters ("order=reverse_chronological") or NULL */
     const char *fields;     /* "id,message,created_time" */
     const char *text_field; /* "message" */
     const char *time_field; /* "created_time" */
@@ -191,24 +243,26 @@ cr_graph_match_t cr_graph_match(const char *body, size_t len, const cr_graph_fee
 /* The start of the read-back window: due (or now) - feed->window_ms. */
 int64_t cr_graph_since(const Crieur__Task *task, const cr_graph_feed_t *feed, int64_t now_ms);
 
-/* GET {api_base}/{handle}/{edge}?fields=..&limit=..[&since=..][&after=..].
- * 0, or -1 with r filled. */
+/* GET {api_base}/{node}/{edge}?fields=..&limit=..[&extra][&since=..][&after=..]
+ * (node NULL: the account's handle). 0, or -1 with r filled. */
 int cr_graph_readback_request(const Crieur__Task *task, const cr_graph_feed_t *feed,
-                              const char *after, int64_t now_ms, cr_http_req_t *req,
-                              cr_result_t *r);
+                              const char *node, const char *after, int64_t now_ms,
+                              cr_http_req_t *req, cr_result_t *r);
 
 /* A reconciliation in progress (owned by the adapter's call state). */
 typedef struct {
     char *fingerprint;
+    const char *node; /* borrowed from the task; NULL: the account */
     int64_t since_ms;
     int pages;
 } cr_graph_reconcile_t;
 
-/* Starts one: fingerprint of text, window, first request. 0; -1 with r
+/* Starts one: fingerprint of text, window, first request (node as in
+ * cr_graph_readback_request, borrowed for the whole call). 0; -1 with r
  * filled, or -1 with r untouched out of memory (the step fails). */
 int cr_graph_reconcile_start(cr_graph_reconcile_t *rc, const Crieur__Task *task,
-                             const cr_graph_feed_t *feed, const char *text, int64_t now_ms,
-                             cr_http_req_t *req, cr_result_t *r);
+                             const cr_graph_feed_t *feed, const char *node, const char *text,
+                             int64_t now_ms, cr_http_req_t *req, cr_result_t *r);
 void cr_graph_reconcile_clear(cr_graph_reconcile_t *rc);
 
 typedef enum {

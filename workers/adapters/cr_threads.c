@@ -5,18 +5,31 @@
  *
  * Publish:
  *  1. POST /{user}/threads media_type=TEXT, text (or IMAGE with image_url
- *     when the post has one media URL) -> {"id": container};
- *  2. POST /{user}/threads_publish creation_id -> {"id"}: the only request
+ *     when the post has an image; reply_to_id=<thread> for a reply) ->
+ *     {"id": container};
+ *  2. an IMAGE container is processed first: GET /{container}?fields=status,
+ *     error_message at once, then, while IN_PROGRESS, again after
+ *     threads.poll_interval_ms (CR_STEP_WAIT), at most threads.max_polls
+ *     reads (defaults 1 s, 30 reads), never past the task's deadline; still
+ *     IN_PROGRESS: TRANSIENT container_not_ready (nothing published); ERROR:
+ *     PERMANENT with error_message. A TEXT container is published at once;
+ *  3. POST /{user}/threads_publish creation_id -> {"id"}: the only request
  *     that publishes; a lost answer is INDETERMINATE. A container that is not
  *     ready yet is refused (nothing published): TRANSIENT, retried;
- *  3. GET /{thread}?fields=permalink for the URL (its failure leaves the
+ *  4. GET /{thread}?fields=permalink for the URL (its failure leaves the
  *     post published, without a URL).
  * The text is the body, then the link after a blank line unless the body
  * has it (Threads has no separate link for text posts); 500 characters.
+ * The image is the post's media item, an http(s) URL given as it is
+ * (Threads fetches it: a local file is PERMANENT media_not_url; one image
+ * per post here: more is PERMANENT too_many_media).
+ *
+ * A reply (in_reply_to: a thread id) is a post whose container names it in
+ * reply_to_id; the result is the reply's own id and permalink.
  *
  * Reconciliation (Task.reconcile): GET /{user}/threads since an hour before
- * the post was due, matched on the text's fingerprint, then as Facebook
- * (cr_facebook.c).
+ * the post was due (a reply: GET /{thread}/replies, newest first), matched
+ * on the text's fingerprint, then as Facebook (cr_facebook.c).
  *
  * Every Threads constant lives here. */
 #include "cr_graph.h"
@@ -28,6 +41,12 @@
 #define TH_THREADS_PATH "/%s/threads"           /* user id: create a container */
 #define TH_PUBLISH_PATH "/%s/threads_publish"   /* user id */
 #define TH_PERMALINK_PATH "/%s?fields=permalink" /* thread id */
+#define TH_STATUS_PATH "/%s?fields=status,error_message" /* container id */
+#define TH_STATUS_FIELD "status"
+#define TH_REASON_FIELD "error_message"
+#define TH_PLATFORM "threads" /* settings */
+#define TH_NAME "Threads"     /* messages */
+#define TH_MAX_IMAGES 1
 #define TH_PERMALINK_FIELD "permalink"
 #define TH_TYPE_TEXT "TEXT"
 #define TH_TYPE_IMAGE "IMAGE"
@@ -45,13 +64,38 @@ static const cr_graph_feed_t s_feed = {
     .window_ms = 3600000,
 };
 
-enum { S_START = 0, S_READBACK, S_CONTAINER_SENT, S_PUBLISH_SENT, S_PERMALINK_SENT };
+/* A reply is looked for among the replies of the thread it answers. */
+static const cr_graph_feed_t s_replies_feed = {
+    .platform = "Threads",
+    .edge = "replies",
+    .fields = "id,text,timestamp,permalink",
+    .text_field = "text",
+    .time_field = "timestamp",
+    .since_param = 0,
+    .page_size = 100,
+    .max_pages = 10,
+    .window_ms = 3600000,
+};
+
+enum {
+    S_START = 0,
+    S_READBACK,
+    S_CONTAINER_SENT,
+    S_STATUS_SENT,
+    S_POLL_WAIT,
+    S_PUBLISH_SENT,
+    S_PERMALINK_SENT
+};
 
 typedef struct {
     cr_graph_reconcile_t rc;
     char *text;
+    const char *image; /* borrowed from the task, or NULL */
+    const char *reply; /* borrowed from the task, or NULL */
     char container[CR_GRAPH_ID_MAX + 1];
     char thread[CR_GRAPH_ID_MAX + 1];
+    cr_graph_poll_t poll;
+    int polls;
     int publish_status;
 } s_state_t;
 
@@ -77,19 +121,70 @@ static int s_post(cr_call_t *call, const char *path, cr_buf_t *form, int next)
 
 static int s_create(cr_call_t *call, s_state_t *st)
 {
-    const Crieur__PublishPayload *pub = call->task->publish;
     cr_buf_t form;
     cr_buf_init(&form);
-    if (pub->n_media == 1 && pub->media[0] && pub->media[0][0]) {
+    if (st->image) {
         cr_graph_form_add(&form, "media_type", TH_TYPE_IMAGE);
-        cr_graph_form_add(&form, "image_url", pub->media[0]);
+        cr_graph_form_add(&form, "image_url", st->image);
     } else {
         cr_graph_form_add(&form, "media_type", TH_TYPE_TEXT);
     }
     cr_graph_form_add(&form, "text", st->text);
+    if (st->reply) cr_graph_form_add(&form, "reply_to_id", st->reply);
     char path[TH_MAX_PATH];
     snprintf(path, sizeof path, TH_THREADS_PATH, call->task->account->handle);
     return s_post(call, path, &form, S_CONTAINER_SENT);
+}
+
+static int s_publish(cr_call_t *call, s_state_t *st)
+{
+    cr_buf_t form;
+    cr_buf_init(&form);
+    cr_graph_form_add(&form, "creation_id", st->container);
+    char path[TH_MAX_PATH];
+    snprintf(path, sizeof path, TH_PUBLISH_PATH, call->task->account->handle);
+    return s_post(call, path, &form, S_PUBLISH_SENT);
+}
+
+static int s_poll(cr_call_t *call, const s_state_t *st)
+{
+    char path[TH_MAX_PATH];
+    snprintf(path, sizeof path, TH_STATUS_PATH, st->container);
+    if (cr_graph_request(call->task, "GET", path, NULL, &call->req, &call->result))
+        return CR_STEP_DONE;
+    call->step = S_STATUS_SENT;
+    return CR_STEP_REQUEST;
+}
+
+/* The container's answer to a status read. */
+static int s_status(cr_call_t *call, s_state_t *st, const cr_http_resp_t *prev)
+{
+    char reason[300], buf[500];
+    int http = (int)prev->status;
+    switch (cr_graph_container_status(prev->body, prev->body_len, TH_STATUS_FIELD,
+                                      TH_REASON_FIELD, reason, sizeof reason)) {
+    case CR_GRAPH_C_FINISHED: return s_publish(call, st);
+    case CR_GRAPH_C_IN_PROGRESS: {
+        int rc = cr_graph_poll_next(call, &st->poll, &st->polls, http, TH_NAME);
+        if (rc == CR_STEP_WAIT) call->step = S_POLL_WAIT;
+        return rc;
+    }
+    case CR_GRAPH_C_ERROR:
+        snprintf(buf, sizeof buf, "Threads could not process the media: %s",
+                 reason[0] ? reason : "ERROR");
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, http, buf, "container_error");
+    case CR_GRAPH_C_EXPIRED:
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, http,
+                            "the media container expired before it was published",
+                            "container_expired");
+    case CR_GRAPH_C_PUBLISHED:
+        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, http,
+                            "the new media container is already published",
+                            "container_published");
+    case CR_GRAPH_C_UNKNOWN: break;
+    }
+    return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, http,
+                        "malformed container status (nothing published)", "malformed_status");
 }
 
 static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
@@ -103,26 +198,28 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
                                 "threads adapter does not handle this job kind",
                                 "unsupported_kind");
         if (cr_graph_check_task(t, &call->result)) return CR_STEP_DONE;
-        if (t->publish->n_media > 1)
-            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_PERMANENT, 0,
-                                "carousels (several media) are not supported by this worker yet",
-                                "unsupported_media");
+        const char *image;
+        if (cr_graph_image_url(t, TH_NAME, TH_MAX_IMAGES, &image, &call->result))
+            return CR_STEP_DONE;
         st = calloc(1, sizeof *st);
         if (!st) return -1;
         call->state = st;
+        st->image = image;
+        st->reply = cr_graph_reply_to(t);
+        cr_graph_poll_settings(TH_PLATFORM, &st->poll);
         st->text = cr_graph_post_text(t, 1);
         if (!st->text) return -1;
         if (!t->reconcile) return s_create(call, st);
-        if (cr_graph_reconcile_start(&st->rc, t, &s_feed, st->text, call->now_ms, &call->req,
-                                     &call->result))
+        if (cr_graph_reconcile_start(&st->rc, t, st->reply ? &s_replies_feed : &s_feed, st->reply,
+                                     st->text, call->now_ms, &call->req, &call->result))
             return call->result.outcome ? CR_STEP_DONE : -1;
         call->step = S_READBACK;
         return CR_STEP_REQUEST;
     case S_READBACK: {
         if (!prev || !st) return -1;
         cr_graph_found_t found;
-        switch (cr_graph_reconcile_step(&st->rc, t, &s_feed, prev, call->now_ms, &found,
-                                        &call->req, &call->result)) {
+        switch (cr_graph_reconcile_step(&st->rc, t, st->reply ? &s_replies_feed : &s_feed, prev,
+                                        call->now_ms, &found, &call->req, &call->result)) {
         case CR_GRAPH_RB_FOUND: return cr_graph_done_ok(call, prev, found.id, found.permalink, 1);
         case CR_GRAPH_RB_ABSENT: return s_create(call, st);
         case CR_GRAPH_RB_NEXT: return CR_STEP_REQUEST;
@@ -133,20 +230,26 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
     case S_CONTAINER_SENT: {
         if (!prev || !st) return -1;
         if (!cr_graph_ok(prev) || cr_graph_id(prev->body, prev->body_len, "id", st->container)) {
-            cr_graph_failure(prev, CR_GRAPH_PREPARE, call->now_ms, &call->result);
+            cr_graph_failure(prev, CR_GRAPH_PREPARE, TH_PLATFORM, call->now_ms, &call->result);
             return CR_STEP_DONE;
         }
-        cr_buf_t form;
-        cr_buf_init(&form);
-        cr_graph_form_add(&form, "creation_id", st->container);
-        char path[TH_MAX_PATH];
-        snprintf(path, sizeof path, TH_PUBLISH_PATH, t->account->handle);
-        return s_post(call, path, &form, S_PUBLISH_SENT);
+        /* an image is processed first; a text container is ready */
+        return st->image ? s_poll(call, st) : s_publish(call, st);
     }
+    case S_STATUS_SENT:
+        if (!prev || !st) return -1;
+        if (!cr_graph_ok(prev)) {
+            cr_graph_failure(prev, CR_GRAPH_PREPARE, TH_PLATFORM, call->now_ms, &call->result);
+            return CR_STEP_DONE;
+        }
+        return s_status(call, st, prev);
+    case S_POLL_WAIT:
+        if (prev || !st) return -1;
+        return s_poll(call, st);
     case S_PUBLISH_SENT: {
         if (!prev || !st) return -1;
         if (!cr_graph_ok(prev) || cr_graph_id(prev->body, prev->body_len, "id", st->thread)) {
-            cr_graph_failure(prev, CR_GRAPH_PUBLISH, call->now_ms, &call->result);
+            cr_graph_failure(prev, CR_GRAPH_PUBLISH, TH_PLATFORM, call->now_ms, &call->result);
             return CR_STEP_DONE;
         }
         st->publish_status = (int)prev->status;
