@@ -181,11 +181,12 @@ static void s_start_publisher(fx_t *f)
     }
 }
 
-static void s_stop(pid_t *pid)
+/* SIGTERM, then waits (SIGKILL after 5 s); the wait status, or -1. */
+static int s_stop(pid_t *pid)
 {
-    if (*pid <= 0) return;
+    if (*pid <= 0) return -1;
     kill(*pid, SIGTERM);
-    int status;
+    int status = -1;
     int64_t end = cr_mono_ms() + 5000;
     while (waitpid(*pid, &status, WNOHANG) == 0) {
         if (cr_mono_ms() > end) {
@@ -196,6 +197,7 @@ static void s_stop(pid_t *pid)
         usleep(10000);
     }
     *pid = 0;
+    return status;
 }
 
 /* ---- the broker's side ------------------------------------------------- */
@@ -507,6 +509,12 @@ static void test_refresh_then_publish(void **state)
     assert_int_equal(s_json_number(f, "/_sandbox/stats", "\"x\":"), 2);
     assert_int_equal(s_json_number(f, "/_sandbox/stats", "\"linkedin\":"), 1);
     assert_int_equal(s_json_number(f, "/_sandbox/stats", "\"threads\":"), 1);
+
+    /* both stop cleanly (under sanitizers: no error, no leak) */
+    int st = s_stop(&f->publisher_pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("publisher exit status %d", st);
+    st = s_stop(&f->sandbox_pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("sandbox exit status %d", st);
 }
 
 int main(void)

@@ -112,6 +112,7 @@ static int s_basic(cr_http_req_t *req, const char *id, const char *secret)
         size_t o = s_enc(plain, id);
         plain[o++] = ':';
         o += s_enc(plain + o, secret);
+        plain[o] = '\0'; /* wiped by length below */
         memcpy(value, "Basic ", 6);
         size_t v = 6;
         for (size_t i = 0; i < o; i += 3) {
