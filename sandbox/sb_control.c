@@ -72,7 +72,14 @@ s_accounts (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
         sb_world_lock (world);
         sb_account_t *a = sb_accounts_ensure (world->accounts, platform, handle,
                                               sb_world_next_id (world, now), now);
-        if (a && sb_accounts_add_token (world->accounts, a, token) == 0
+        int index = sb_world_platform_index (world, platform);
+        const sb_platform_t *p = world->platforms[index];
+        char opt_err[200] = "";
+        if (a && p->account_options
+            && p->account_options (world->pstates[index], a, body, opt_err, sizeof (opt_err))
+                   != 0)
+            sb_reply_error (rep, 422, opt_err);
+        else if (a && sb_accounts_add_token (world->accounts, a, token) == 0
             && sb_oauth_apply_spec (world, a, token, body, now) == 0) {
             rep->status = 201;
             sb_buf_adds (&rep->body, "{\"id\":");

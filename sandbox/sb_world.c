@@ -14,6 +14,7 @@ static const sb_platform_t *s_platforms[] = {
     &sb_facebook_platform,
     &sb_instagram_platform,
     &sb_threads_platform,
+    &sb_webhook_platform,
 };
 
 sb_world_t *

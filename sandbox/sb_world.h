@@ -25,7 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define SB_MAX_PLATFORMS 8
+#define SB_MAX_PLATFORMS 16
 
 typedef struct sb_world sb_world_t;
 
@@ -48,6 +48,11 @@ typedef struct {
     /* World lock held. Inject an incoming mention (control API). Returns the
      * HTTP status; the reply body is JSON. */
     int (*mention) (void *state, const json_t *spec, sb_buf_t *out);
+    /* World lock held. Optional: the platform's own options of an account,
+     * from its registration (POST /_sandbox/accounts), e.g. a webhook's
+     * "archived". 0, or -1 with a message in err (answered 422). */
+    int (*account_options) (void *state, const sb_account_t *account, const json_t *spec,
+                            char *err, size_t errlen);
 } sb_platform_t;
 
 struct sb_world {
@@ -79,6 +84,7 @@ extern const sb_platform_t sb_linkedin_platform;
 extern const sb_platform_t sb_facebook_platform;  /* sb_graph.c */
 extern const sb_platform_t sb_instagram_platform; /* sb_graph.c */
 extern const sb_platform_t sb_threads_platform;   /* sb_graph.c */
+extern const sb_platform_t sb_webhook_platform;   /* alert channels */
 
 /* config must outlive the world; host/port must already be set. */
 sb_world_t *sb_world_new (const sb_config_t *config);
