@@ -53,7 +53,20 @@
  *    per identifier. The 3000 / 5 min per IP limit is not imitated.
  *    RateLimit-Limit/-Remaining/-Reset (epoch s)/-Policy on those answers.
  *  - uploadBlob refuses more than 2,000,000 bytes (the post image limit); the
- *    sandbox server refuses any body over 1 MiB before that (413).
+ *    sandbox server refuses any body over 1 MiB before that (413). A blob's
+ *    mimeType is sniffed from its bytes (JPEG, PNG, GIF, WebP), else the
+ *    request's Content-Type, as the PDS does. Blobs belong to the account
+ *    that uploaded them. An images embed is checked as the PDS checks it:
+ *    each blob exists in the author's repo ("Could not find blob"), the
+ *    record's mimeType is the stored one ("Referenced Mimetype does not match
+ *    stored blob"), and it is an image (the lexicon's accept image/...; wording
+ *    unconfirmed); alt is required (may be "").
+ *  - Replies: root and parent must be strong refs {uri, cid} of existing
+ *    posts, with their current cid. The PDS accepts any well-formed strongRef
+ *    but the AppView drops a reply whose parent it cannot find (the post
+ *    never shows in the thread): the sandbox takes the stricter check and
+ *    answers 400 InvalidRequest "Invalid app.bsky.feed.post record:
+ *    Record/reply/parent not found: <uri>" (wording the sandbox's own).
  *  - Handles are "<sandbox handle>.bsky.social"; dids "did:plc:" + 24 base32
  *    characters derived from the account id; CIDs are fake but well formed.
  *  - Ledger entries (posts only): platform "bluesky", account the sandbox
@@ -65,6 +78,7 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_media.h"
 #include "sb_text.h"
 #include "sb_vec.h"
 #include "sb_world.h"
@@ -149,7 +163,7 @@ typedef struct {
     sb_map_t *records; /* uri -> s_record_t (owned) */
     sb_map_t *repos;   /* did -> sb_vec_t of s_record_t * (borrowed), creation order */
     sb_map_t *dids;    /* did -> sb_account_t (borrowed) */
-    sb_map_t *blobs;   /* cid -> s_blob_t (owned) */
+    sb_map_t *blobs;   /* "<account id>/<cid>" -> s_blob_t (owned) */
     sb_vec_t notifs;    /* s_notif_t * (owned), seq order */
     uint64_t token_seq, notif_seq, tid_last;
     size_t issued;     /* tokens issued since the last sweep */
@@ -1023,7 +1037,11 @@ s_post_valid (s_bsky_t *self, sb_account_t *author, json_t *record, sb_reply_t *
             json_t *blob = json_object_get (img, "image");
             const char *link = json_string_value (json_object_get (json_object_get (blob, "ref"),
                                                                    "$link"));
-            s_blob_t *b = link ? sb_map_get (self->blobs, link) : NULL;
+            char key[128] = "";
+            if (link && strlen (link) < 80)
+                snprintf (key, sizeof (key), "%llu/%s", (unsigned long long) author->id, link);
+            s_blob_t *b = key[0] ? sb_map_get (self->blobs, key) : NULL;
+            const char *bmime = json_string_value (json_object_get (blob, "mimeType"));
             if (!json_is_string (json_object_get (img, "alt"))) {
                 snprintf (msg, sizeof (msg),
                           "Record/embed/images/%zu must have the property \"alt\"", i);
@@ -1031,8 +1049,25 @@ s_post_valid (s_bsky_t *self, sb_account_t *author, json_t *record, sb_reply_t *
                 return false;
             }
             if (!b || b->owner != author) {
-                snprintf (msg, sizeof (msg), "Could not find blob: %s", link ? link : "(none)");
+                snprintf (msg, sizeof (msg), "Could not find blob: %.100s",
+                          link ? link : "(none)");
                 s_invalid (rep, msg);
+                return false;
+            }
+            if (!bmime || strcmp (bmime, b->mime) != 0) {
+                snprintf (msg, sizeof (msg),
+                          "Referenced Mimetype does not match stored blob. Expected: %.60s, Got: "
+                          "%.60s",
+                          b->mime, bmime ? bmime : "(none)");
+                s_invalid (rep, msg);
+                return false;
+            }
+            if (strncmp (b->mime, "image/", 6) != 0) {
+                snprintf (msg, sizeof (msg),
+                          "Record/embed/images/%zu/image has the wrong mimeType: %s is not "
+                          "an image type",
+                          i, b->mime);
+                s_invalid_record (rep, msg);
                 return false;
             }
         }
@@ -1050,6 +1085,23 @@ s_post_valid (s_bsky_t *self, sb_account_t *author, json_t *record, sb_reply_t *
         if (!parent || !root) {
             s_invalid_record (rep, "Record/reply must have root and parent strong refs");
             return false;
+        }
+        /* stricter than the PDS: the AppView needs both posts (see above) */
+        static const char *const which[] = { "parent", "root" };
+        for (size_t i = 0; i < 2; i++) {
+            json_t *ref = json_object_get (reply, which[i]);
+            const char *uri = json_string_value (json_object_get (ref, "uri"));
+            const char *cid = json_string_value (json_object_get (ref, "cid"));
+            s_record_t *r = sb_map_get (self->records, uri);
+            if (!r || strcmp (r->collection, "app.bsky.feed.post") != 0 || !cid
+                || strcmp (cid, r->cid) != 0) {
+                snprintf (msg, sizeof (msg), "Record/reply/%s %s: %.150s", which[i],
+                          r && cid && strcmp (cid, r->cid) != 0 ? "has a stale cid"
+                                                                : "not found",
+                          uri);
+                s_invalid_record (rep, msg);
+                return false;
+            }
         }
     }
     return true;
@@ -1189,13 +1241,26 @@ s_create_record (s_bsky_t *self, const sb_req_t *req, json_t *body, sb_reply_t *
         s_full_handle (a, handle, sizeof (handle));
         snprintf (url, sizeof (url), "%s/" S_PLATFORM "/profile/%s/post/%s", world->base_url,
                   handle, r->rkey);
+        /* the images' blob CIDs */
+        const char *media[S_MAX_IMAGES];
+        size_t nmedia = 0;
+        json_t *images = json_object_get (json_object_get (value, "embed"), "images");
+        for (size_t i = 0; i < json_array_size (images) && nmedia < S_MAX_IMAGES; i++) {
+            const char *link = json_string_value (json_object_get (
+                json_object_get (json_object_get (json_array_get (images, i), "image"), "ref"),
+                "$link"));
+            if (link)
+                media[nmedia++] = link;
+        }
         sb_ledger_entry_t entry = { .created_us = req->now_us,
                                     .platform = S_PLATFORM,
                                     .account = a->handle,
                                     .id = r->uri,
                                     .url = url,
                                     .text = json_string_value (json_object_get (value, "text")),
-                                    .idempotency_key = jrkey ? r->rkey : NULL };
+                                    .idempotency_key = jrkey ? r->rkey : NULL,
+                                    .media = media,
+                                    .nmedia = nmedia };
         if (sb_ledger_append (world->ledger, &entry) == 0)
             SB_WARN ("ledger append failed for %s", r->uri);
     }
@@ -1478,14 +1543,18 @@ s_upload_blob (s_bsky_t *self, const sb_req_t *req, sb_reply_t *rep)
     }
     b->owner = a;
     b->size = req->body_len;
-    snprintf (b->mime, sizeof (b->mime), "%s", ct && *ct ? ct : "application/octet-stream");
+    const char *sniffed = sb_media_sniff (req->body, req->body_len);
+    snprintf (b->mime, sizeof (b->mime), "%s",
+              sniffed ? sniffed : ct && *ct ? ct : "application/octet-stream");
     for (char *p = b->mime; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
             *p = '_';
     char cid[64];
     memcpy (cid, "bafkrei", 7);
     s_b32_from (s_hash (req->body, req->body_len, 0xb10b), 52, cid + 7);
-    if (sb_map_put (self->blobs, cid, b) != 0) {
+    char key[128];
+    snprintf (key, sizeof (key), "%llu/%s", (unsigned long long) a->id, cid);
+    if (sb_map_put (self->blobs, key, b) != 0) {
         free (b);
         s_error (rep, 500, "InternalServerError", "Internal Server Error");
         return;

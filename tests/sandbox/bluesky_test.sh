@@ -269,6 +269,56 @@ post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'with a picture' "{\"embed\":{\"\$
 expect "a post embedding the uploaded image" 200 "$CODE"
 post "$M" "$BOB_ACCESS" "$BOB_DID" "$(rec 'not my picture' "{\"embed\":{\"\$type\":\"app.bsky.embed.images\",\"images\":[{\"alt\":\"a\",\"image\":$BLOB}]}}")"
 expect "another account's blob is not found" "400 InvalidRequest" "$CODE $(j .error)"
+# the PDS types a blob by its bytes; the record must name that type
+curl -sS -o "$TMP/gen.png" "$M/_sandbox/media/pic.png?bytes=3000"
+req POST "$M/bluesky/xrpc/com.atproto.repo.uploadBlob" -H "Authorization: Bearer $ALICE_ACCESS" \
+    -H 'Content-Type: image/jpeg' --data-binary @"$TMP/gen.png"
+expect "uploadBlob: the type sniffed from the bytes wins" "200 image/png 3000" \
+    "$CODE $(j '"\(.blob.mimeType) \(.blob.size)"')"
+PNG_BLOB=$(jq -c .blob <<<"$BODY")
+PNG_CID=$(j '.blob.ref["$link"]')
+WRONG=$(jq -c '.mimeType = "image/jpeg"' <<<"$PNG_BLOB")
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'wrong type' "{\"embed\":{\"\$type\":\"app.bsky.embed.images\",\"images\":[{\"alt\":\"\",\"image\":$WRONG}]}}")"
+expect_match "a record naming another type than the blob's: 400" \
+    '^400 InvalidRequest Referenced Mimetype does not match stored blob. Expected: image/png, Got: image/jpeg$' \
+    "$CODE $(j .error) $(j .message)"
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'no alt' "{\"embed\":{\"\$type\":\"app.bsky.embed.images\",\"images\":[{\"image\":$PNG_BLOB}]}}")"
+expect "an image without alt: 400" "400" "$CODE"
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'a png' "{\"embed\":{\"\$type\":\"app.bsky.embed.images\",\"images\":[{\"alt\":\"\",\"image\":$PNG_BLOB}]}}")"
+expect "empty alt is allowed" "200" "$CODE"
+expect "the ledger lists the post's blob" "$PNG_CID" "$(ledger "$M" | jq -r '.entries[-1].media | join(",")')"
+printf 'just some text' >"$TMP/txt"
+req POST "$M/bluesky/xrpc/com.atproto.repo.uploadBlob" -H "Authorization: Bearer $ALICE_ACCESS" \
+    -H 'Content-Type: text/plain' --data-binary @"$TMP/txt"
+TXT_BLOB=$(jq -c .blob <<<"$BODY")
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'text as image' "{\"embed\":{\"\$type\":\"app.bsky.embed.images\",\"images\":[{\"alt\":\"\",\"image\":$TXT_BLOB}]}}")"
+expect "a blob that is no image in an images embed: 400" "400 InvalidRequest" "$CODE $(j .error)"
+FIVE=$(jq -cn --argjson b "$PNG_BLOB" '[range(5)] | map({alt:"",image:$b})')
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'five' "{\"embed\":{\"\$type\":\"app.bsky.embed.images\",\"images\":$FIVE}}")"
+expect "five images: 400" "400 InvalidRequest" "$CODE $(j .error)"
+
+# ---- replies: strong refs to existing posts, current cids --------------------
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'thread root')"
+ROOT_URI=$(j .uri); ROOT_CID=$(j .cid)
+strong() { jq -cn --arg u "$1" --arg c "$2" '{uri:$u,cid:$c}'; }
+post "$M" "$BOB_ACCESS" "$BOB_DID" "$(rec 'first reply' "{\"reply\":{\"root\":$(strong "$ROOT_URI" "$ROOT_CID"),\"parent\":$(strong "$ROOT_URI" "$ROOT_CID")}}")"
+expect "a reply to an existing post" 200 "$CODE"
+R1_URI=$(j .uri); R1_CID=$(j .cid)
+post "$M" "$ALICE_ACCESS" "$ALICE_DID" "$(rec 'nested' "{\"reply\":{\"root\":$(strong "$ROOT_URI" "$ROOT_CID"),\"parent\":$(strong "$R1_URI" "$R1_CID")}}")"
+expect "a reply to a reply" 200 "$CODE"
+xget "$M" "com.atproto.repo.getRecord?repo=$BOB_DID&collection=app.bsky.feed.post&rkey=${R1_URI##*/}"
+expect "the reply's record holds its refs" "$ROOT_URI $ROOT_CID" \
+    "$(j '"\(.value.reply.root.uri) \(.value.reply.root.cid)"')"
+GONE="at://$ALICE_DID/app.bsky.feed.post/3kaaaaaaaaaa2"
+post "$M" "$BOB_ACCESS" "$BOB_DID" "$(rec 'to nothing' "{\"reply\":{\"root\":$(strong "$GONE" "$ROOT_CID"),\"parent\":$(strong "$GONE" "$ROOT_CID")}}")"
+expect "a reply to a missing post: 400" \
+    "400 InvalidRequest Invalid app.bsky.feed.post record: Record/reply/parent not found: $GONE" \
+    "$CODE $(j .error) $(j .message)"
+post "$M" "$BOB_ACCESS" "$BOB_DID" "$(rec 'stale' "{\"reply\":{\"root\":$(strong "$ROOT_URI" "$ROOT_CID"),\"parent\":$(strong "$R1_URI" "$ROOT_CID")}}")"
+expect_match "a reply with the wrong cid: 400" "^400 .*parent has a stale cid" "$CODE $(j .message)"
+post "$M" "$BOB_ACCESS" "$BOB_DID" "$(rec 'no root' "{\"reply\":{\"root\":$(strong "$GONE" "$ROOT_CID"),\"parent\":$(strong "$ROOT_URI" "$ROOT_CID")}}")"
+expect_match "a reply whose root is missing: 400" "^400 .*root not found" "$CODE $(j .message)"
+
 req POST "$M/bluesky/xrpc/com.atproto.repo.uploadBlob" -H "Authorization: Bearer $ALICE_ACCESS" -H 'Content-Type: image/png' --data-binary ''
 expect "an empty blob: 400" 400 "$CODE"
 head -c 1100000 /dev/zero >"$TMP/big"
