@@ -48,6 +48,7 @@ typedef struct {
     int64_t instagram_container_delay_ms; /* Instagram: a container is IN_PROGRESS this long */
     int64_t instagram_publish_limit;  /* Instagram: publications per account per rolling 24 h */
     int64_t threads_publish_limit;    /* Threads: publications per account per rolling 24 h */
+    int64_t threads_container_delay_ms; /* Threads: an IMAGE container is IN_PROGRESS this long */
     int64_t token_ttl_s;              /* X, Threads, LinkedIn: refreshed tokens (0: real) */
     const char *x_client_id;          /* X token endpoint: required client id (NULL: any) */
     const char *x_client_secret;      /*   and secret by HTTP Basic (NULL: public client) */

@@ -7,7 +7,9 @@
  * page, the Instagram user or the Threads user; "me" names it too.
  *
  *   Facebook   POST /{page}/feed (message, link) -> {"id":"{page}_{post}"}
- *              POST /{page}/photos (url, caption|message) -> {"id","post_id"}
+ *              POST /{page}/photos (url, or the bytes as a multipart file
+ *                   "source": JPEG/PNG/GIF/WebP by signature, else 324;
+ *                   caption|message) -> {"id":photo,"post_id"}
  *              POST /{object}/comments (message) -> {"id"}
  *              GET  /{page}/feed, /{page}/posts      newest first, paging
  *              GET  /{post}?fields=shares,reactions.summary(..),comments.summary(..)
@@ -18,16 +20,25 @@
  *                   FINISHED (ERROR if the image is not a JPEG), EXPIRED
  *                   after 24 h, PUBLISHED once published
  *              POST /{user}/media_publish (creation_id) -> {"id":media}
- *              GET  /{user}/media, /{media}, /{user}/content_publishing_limit
- *   Threads    POST /{user}/threads (media_type=TEXT|IMAGE, text, image_url)
- *              POST /{user}/threads_publish (creation_id) -> {"id"}
+ *              POST /{media}/comments (message) -> {"id"}
+ *              GET  /{user}/media, /{media}, /{user}/content_publishing_limit,
+ *                   /{media}/comments (newest first)
+ *   Threads    POST /{user}/threads (media_type=TEXT|IMAGE, text, image_url,
+ *                   reply_to_id: a Threads post, else code 100); an IMAGE
+ *                   container is IN_PROGRESS for --threads-container-delay-ms
+ *                   (then ERROR if the image is not a JPEG), TEXT is ready
+ *              POST /{user}/threads_publish (creation_id) -> {"id"}; a reply
+ *                   is not in the user's threads and not in the posts quota
  *              GET  /{user}/threads, /{thread}, /{container}?fields=status,
- *                   /{user}/threads_publishing_limit
+ *                   /{user}/threads_publishing_limit, /{thread}/replies
+ *                   (newest first; reverse=false: oldest first)
  *
  * Parameters come from the query string, a form, a multipart form or a JSON
  * body; the access token from "Authorization: Bearer|OAuth" or an
  * access_token parameter. There is no idempotency: every accepted publish is
- * a new post and a ledger entry (platform facebook / instagram / threads).
+ * a new post and a ledger entry (platform facebook / instagram / threads),
+ * comments and replies too; an entry's media is the image URL, or the photo
+ * id of an uploaded Facebook photo.
  *
  * Errors are Graph's error object, usually with HTTP 400:
  *   {"error":{"message","type","code","error_subcode","is_transient","fbtrace_id"}}
@@ -55,6 +66,7 @@
  */
 #include "sb_log.h"
 #include "sb_map.h"
+#include "sb_media.h"
 #include "sb_oauth.h"
 #include "sb_params.h"
 #include "sb_text.h"
@@ -142,6 +154,8 @@
     "Media download has failed. The media URI doesn't meet our requirements."
 #define M_NOT_JPEG "Only JPEG images are supported: the image at image_url is not a JPEG"
 #define M_LINK_FORMAT "(#100) link URL is not properly formatted"
+#define M_BAD_IMAGE "(#324) Missing or invalid image file"
+#define M_BAD_REPLY_TO "(#100) Param reply_to_id must be the id of a Threads post"
 
 typedef enum { G_FACEBOOK, G_INSTAGRAM, G_THREADS } g_kind_t;
 
@@ -227,7 +241,7 @@ static const struct {
     { "status_code", F_STATUS_CODE, K_IG },
     { "status", F_STATUS, K_IG | K_TH },
     { "error_message", F_ERROR_MESSAGE, K_TH },
-    { "text", F_TEXT, K_TH },
+    { "text", F_TEXT, K_IG | K_TH },
     { "quota_usage", F_QUOTA_USAGE, K_IG | K_TH },
     { "config", F_CONFIG, K_IG | K_TH },
 };
@@ -243,9 +257,10 @@ struct g_obj {
     uint64_t created_us;
     char *text;           /* message / caption / text; never NULL */
     char *url;            /* Facebook link or photo, Instagram / Threads image_url; may be NULL */
+    char *media;          /* its image on the ledger (URL or photo id); NULL if none */
     const char *media_type; /* "IMAGE", "TEXT" (static) */
     char code[S_CODE_CHARS + 1]; /* shortcode in permalinks */
-    g_obj_t *parent;      /* a comment's object */
+    g_obj_t *parent;      /* a comment's object; a Threads reply's (and its container's) post */
     int64_t comments;     /* direct comments */
     /* containers */
     uint64_t ready_us;    /* processed from then on */
@@ -280,6 +295,7 @@ s_obj_free (void *p)
         return;
     free (o->text);
     free (o->url);
+    free (o->media);
     free (o);
 }
 
@@ -818,13 +834,14 @@ s_render_obj (const g_state_t *self, sb_buf_t *out, const g_obj_t *o, unsigned f
         return;
     }
     bool ig = self->spec->kind == G_INSTAGRAM;
-    if (f & (ig ? F_CAPTION : F_TEXT)) {
-        sb_buf_printf (out, ",\"%s\":", ig ? "caption" : "text");
+    bool caption = ig && o->type != O_COMMENT; /* an Instagram comment has text */
+    if (f & (caption ? F_CAPTION : F_TEXT)) {
+        sb_buf_printf (out, ",\"%s\":", caption ? "caption" : "text");
         sb_buf_add_json_str (out, o->text);
     }
     if (f & F_TIMESTAMP)
         sb_buf_printf (out, ",\"timestamp\":\"%s\"", when);
-    if (f & F_MEDIA_TYPE)
+    if ((f & F_MEDIA_TYPE) && o->type != O_COMMENT)
         sb_buf_printf (out, ",\"media_type\":\"%s\"",
                        ig ? "IMAGE" : (o->media_type ? o->media_type : "TEXT_POST"));
     if ((f & F_MEDIA_URL) && o->url) {
@@ -1015,6 +1032,11 @@ s_ledger (g_state_t *self, const g_obj_t *o, uint64_t now_us)
                                 .url = url.data ? url.data : "",
                                 .text = o->text,
                                 .idempotency_key = NULL };
+    const char *media[1] = { o->media };
+    if (o->media) {
+        entry.media = media;
+        entry.nmedia = 1;
+    }
     if (sb_ledger_append (self->world->ledger, &entry) == 0)
         SB_WARN ("ledger append failed for %s post %s", self->spec->name, o->id);
     sb_buf_free (&url);
@@ -1099,15 +1121,23 @@ s_fb_photo (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_
         s_param_error (rep, "(#100) url should represent a valid URL");
         return;
     }
+    bool by_url = url && *url;
+    if (!by_url && !sb_media_sniff (source, slen)) {
+        s_error (rep, (g_err_t){ .http = 400, .code = E_UPLOAD }, M_BAD_IMAGE);
+        return;
+    }
     if (caption && sb_utf8_count (caption, strlen (caption)) > S_FB_MAX_MESSAGE) {
         s_param_error (rep, "(#100) Param caption is too long");
         return;
     }
-    g_obj_t *o = s_fb_new_post (self, page, req->now_us, caption, url && *url ? url : NULL);
+    g_obj_t *o = s_fb_new_post (self, page, req->now_us, caption, by_url ? url : NULL);
     if (!o) {
         s_oom (rep);
         return;
     }
+    char photo[24];
+    snprintf (photo, sizeof (photo), "%llu", (unsigned long long) o->num);
+    o->media = strdup (by_url ? url : photo); /* on the ledger: NULL when out of memory */
     s_ledger (self, o, req->now_us);
     rep->status = 200;
     sb_buf_printf (&rep->body, "{\"id\":\"%llu\",\"post_id\":", (unsigned long long) o->num);
@@ -1115,18 +1145,20 @@ s_fb_photo (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_
     sb_buf_addc (&rep->body, '}');
 }
 
-/* POST /{object}/comments message */
+/* POST /{object}/comments message: Facebook (a post or a comment; ids
+ * "{object}_{n}") and Instagram (a media; plain ids). */
 static void
-s_fb_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_account_t *me,
-              g_obj_t *target, sb_reply_t *rep)
+s_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_account_t *me,
+           g_obj_t *target, sb_reply_t *rep)
 {
-    size_t mlen = 0;
+    bool fb = self->spec->kind == G_FACEBOOK;
+    size_t mlen = 0, max = fb ? S_FB_MAX_MESSAGE : S_IG_MAX_CAPTION;
     const char *message = sb_params_get (params, "message", &mlen);
     if (!message || sb_blank (message) || strlen (message) != mlen) {
         s_param_error (rep, "(#100) The parameter message is required");
         return;
     }
-    if (sb_utf8_count (message, mlen) > S_FB_MAX_MESSAGE) {
+    if (sb_utf8_count (message, mlen) > max) {
         s_param_error (rep, "(#100) Param message is too long");
         return;
     }
@@ -1135,8 +1167,8 @@ s_fb_comment (g_state_t *self, const sb_req_t *req, const sb_params_t *params, s
     char prefix[24];
     snprintf (prefix, sizeof (prefix), "%llu", (unsigned long long) target->num);
     g_obj_t *o = NULL;
-    if (list && text)
-        o = s_obj_new (self, O_COMMENT, me, req->now_us, prefix, text, NULL); /* takes text */
+    if (list && text) /* takes text */
+        o = s_obj_new (self, O_COMMENT, me, req->now_us, fb ? prefix : NULL, text, NULL);
     else
         free (text);
     if (!o || sb_vec_push (list, o, S_VEC_FIRST) != 0) {
@@ -1171,6 +1203,21 @@ s_cmp_num (const void *a, const void *b)
 {
     const g_obj_t *x = *(g_obj_t *const *) a, *y = *(g_obj_t *const *) b;
     return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* GET /{media}/comments (Instagram) or /{thread}/replies (Threads): the
+ * direct replies, newest first (Threads: reverse=false, oldest first). */
+static void
+s_replies_page (g_state_t *self, const sb_req_t *req, const sb_params_t *params,
+                g_obj_t *target, sb_reply_t *rep)
+{
+    unsigned fields;
+    if (!s_fields (self, params, F_ID | F_TEXT | F_TIMESTAMP, &fields, rep))
+        return;
+    const char *reverse = sb_params_get (params, "reverse", NULL);
+    bool newest_first = self->spec->kind != G_THREADS || !reverse || strcmp (reverse, "false") != 0;
+    s_render_page (self, req, params, sb_map_get (self->replies, target->id), newest_first, fields,
+                   NULL, rep);
 }
 
 /* GET /{object}/comments filter=toplevel|stream
@@ -1218,6 +1265,7 @@ s_container (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb
     const char *text = sb_params_get (params, ig ? "caption" : "text", &tlen);
     const char *image = sb_params_get (params, "image_url", NULL);
     const char *mtype = sb_params_get (params, "media_type", NULL);
+    const char *reply_to = ig ? NULL : sb_params_get (params, "reply_to_id", NULL);
     const char *media_type = "IMAGE";
     size_t max = ig ? S_IG_MAX_CAPTION : S_TH_MAX_TEXT;
     if (text && strlen (text) != tlen) {
@@ -1269,6 +1317,14 @@ s_container (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb
         s_param_error (rep, msg);
         return;
     }
+    g_obj_t *parent = NULL;
+    if (reply_to && *reply_to) {
+        parent = s_obj (self, reply_to);
+        if (!parent || parent->type != O_POST) {
+            s_param_error (rep, M_BAD_REPLY_TO);
+            return;
+        }
+    }
     char *t = strdup (text ? text : "");
     char *u = image && *image ? strdup (image) : NULL;
     if (!t || (image && *image && !u)) {
@@ -1283,13 +1339,17 @@ s_container (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb
         return;
     }
     o->media_type = media_type;
+    o->parent = parent;
     if (ig) {
         o->ready_us = req->now_us + (uint64_t) c->instagram_container_delay_ms * 1000u;
         if (!s_is_jpeg (image))
             o->error = M_NOT_JPEG;
     }
-    else if (o->url && !s_is_jpeg (o->url))
-        o->error = M_NOT_JPEG;
+    else if (o->url) {
+        o->ready_us = req->now_us + (uint64_t) c->threads_container_delay_ms * 1000u;
+        if (!s_is_jpeg (o->url))
+            o->error = M_NOT_JPEG;
+    }
     rep->status = 200;
     sb_buf_adds (&rep->body, "{\"id\":");
     sb_buf_add_json_str (&rep->body, o->id);
@@ -1360,9 +1420,13 @@ s_publish (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
                  M_ALREADY_PUBLISHED);
         return;
     }
+    /* a Threads reply: in its post's replies, not in the posts quota */
+    g_obj_t *parent = c->parent;
+    if (parent && !s_obj (self, parent->id))
+        parent = NULL; /* never: objects live until a reset, which takes both */
     uint64_t oldest;
     int64_t limit = s_quota_limit (self);
-    if (s_quota_used (self, me, req->now_us, &oldest) >= limit) {
+    if (!parent && s_quota_used (self, me, req->now_us, &oldest) >= limit) {
         uint64_t free_at = oldest ? oldest + S_QUOTA_WINDOW_US : req->now_us + S_QUOTA_WINDOW_US;
         uint64_t left = free_at > req->now_us ? free_at - req->now_us : 0;
         usage->regain_min = (int64_t) ((left + 59999999u) / 60000000u);
@@ -1374,7 +1438,8 @@ s_publish (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
                  M_QUOTA);
         return;
     }
-    sb_vec_t *timeline = s_timeline (self, me, true);
+    sb_vec_t *timeline = parent ? s_index (self->replies, parent->id, true)
+                                : s_timeline (self, me, true);
     char *t = strdup (c->text);
     char *u = c->url ? strdup (c->url) : NULL;
     g_obj_t *o = NULL;
@@ -1391,6 +1456,11 @@ s_publish (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
         return;
     }
     o->media_type = c->media_type;
+    o->parent = parent;
+    if (parent)
+        parent->comments++;
+    if (c->url)
+        o->media = strdup (c->url); /* on the ledger: NULL when out of memory */
     c->published = o;
     s_ledger (self, o, req->now_us);
     rep->status = 200;
@@ -1586,12 +1656,24 @@ s_route (g_state_t *self, const sb_req_t *req, const sb_params_t *params, char s
     else if (n == 2 && strcmp (segs[1], "comments") == 0 && self->spec->kind == G_FACEBOOK
              && o->type != O_CONTAINER) {
         if (post)
-            s_fb_comment (self, req, params, me, o, rep);
+            s_comment (self, req, params, me, o, rep);
         else if (get)
             s_fb_comments (self, req, params, o, rep);
         else
             s_no_object (rep, req->method, segs[0]);
     }
+    else if (n == 2 && strcmp (segs[1], "comments") == 0 && self->spec->kind == G_INSTAGRAM
+             && o->type == O_POST) {
+        if (post)
+            s_comment (self, req, params, me, o, rep);
+        else if (get)
+            s_replies_page (self, req, params, o, rep);
+        else
+            s_no_object (rep, req->method, segs[0]);
+    }
+    else if (n == 2 && strcmp (segs[1], "replies") == 0 && self->spec->kind == G_THREADS
+             && o->type == O_POST && get)
+        s_replies_page (self, req, params, o, rep);
     else if (n == 2)
         s_unknown_edge (self, rep, segs[1]);
     else

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Graph APIs of crieur-sandbox (/facebook, /instagram, /threads): publishing
-# and read-back, containers and their states, Graph error objects keyed by
+# and read-back, photos by URL and by upload, comments and replies, containers
+# and their states (Threads IMAGE processing), Graph error objects keyed by
 # code, usage headers and throttling, publishing quotas, token expiry, fault
 # injection and --open, with curl and jq.
 # usage: graph_test.sh PATH/TO/crieur-sandbox
@@ -257,6 +258,106 @@ req GET "$TH/3001/threads_publishing_limit?fields=quota_usage,config" "${TAUTH[@
 expect "threads_publishing_limit" "1 250" "$(j '.data[0] | "\(.quota_usage) \(.config.quota_total)"')"
 expect "ledger: threads" "1 $TID Hello Threads" \
     "$(ledger "$M" threads | jq -r '"\(.count) \(.entries[0].id) \(.entries[0].text)"')"
+
+# ---- images and replies (a sandbox of their own) ---------------------------
+start media --instagram-container-delay-ms 0 --threads-container-delay-ms 300
+D=$URL_media
+add_account "$D" facebook 1001 fbm
+add_account "$D" instagram 2001 igm
+add_account "$D" threads 3001 thm
+add_account "$D" threads 3002 thm2
+# Facebook: a photo by URL, one uploaded (multipart "source", checked by its bytes)
+req POST "$D/facebook/1001/photos" -H 'Authorization: Bearer fbm' \
+    --data-urlencode "url=$D/_sandbox/media/p.jpg" --data-urlencode 'caption=By URL'
+expect_match "photo by url: {id, post_id}" '^200 [0-9]+ 1001_[0-9]+$' "$CODE $(j '"\(.id) \(.post_id)"')"
+FP1=$(j .post_id)
+curl -fsS -o "$TMP/up.png" "$D/_sandbox/media/up.png?bytes=2000"
+req POST "$D/facebook/1001/photos" -H 'Authorization: Bearer fbm' -F "source=@$TMP/up.png;type=image/png" \
+    -F 'caption=Uploaded'
+expect_match "photo by multipart source: {id, post_id}" '^200 [0-9]+ 1001_[0-9]+$' "$CODE $(j '"\(.id) \(.post_id)"')"
+PHOTO2=$(j .id)
+FP2=$(j .post_id)
+printf 'not an image at all' >"$TMP/bad.jpg"
+req POST "$D/facebook/1001/photos" -H 'Authorization: Bearer fbm' -F "source=@$TMP/bad.jpg;type=image/jpeg"
+expect "source that is no image: code 324" "400 324 (#324) Missing or invalid image file" \
+    "$CODE $(j '"\(.error.code) \(.error.message)"')"
+req POST "$D/facebook/1001/photos" -H 'Authorization: Bearer fbm' -d 'caption=nothing'
+expect "neither url nor source: code 324" "400 324" "$CODE $(j .error.code)"
+req GET "$D/facebook/1001/posts?fields=id,message" -H 'Authorization: Bearer fbm'
+expect "photo posts are in the page's posts with their caption" "$FP2 Uploaded|$FP1 By URL" \
+    "$(j '.data | map("\(.id) \(.message)") | join("|")')"
+req POST "$D/facebook/$FP1/comments" -H 'Authorization: Bearer fbm' -d 'message=A reply'
+expect_match "comment on a photo post" '^200 [0-9]+_[0-9]+$' "$CODE $(j .id)"
+req POST "$D/facebook/1001_999999/comments" -H 'Authorization: Bearer fbm' -d 'message=nowhere'
+expect "comment on an unknown post: 100/33" "400 100/33" "$CODE $(j '"\(.error.code)/\(.error.error_subcode)"')"
+expect "ledger: photos carry their media (URL, uploaded photo id); comments none" \
+    "$D/_sandbox/media/p.jpg|$PHOTO2|" \
+    "$(ledger "$D" facebook | jq -r '.entries | map(.media | join(",")) | join("|")')"
+
+# Instagram: comments on a media
+req POST "$D/instagram/2001/media" -H 'Authorization: Bearer igm' \
+    --data-urlencode "image_url=$D/_sandbox/media/i.jpg" -d 'caption=Pic'
+req POST "$D/instagram/2001/media_publish" -H 'Authorization: Bearer igm' -d "creation_id=$(j .id)"
+IGM=$(j .id)
+req POST "$D/instagram/$IGM/comments" -H 'Authorization: Bearer igm' -d 'message=First comment'
+expect_match "instagram comment: {id}" '^200 [0-9]+$' "$CODE $(j .id)"
+IGC1=$(j .id)
+req POST "$D/instagram/$IGM/comments" -H 'Authorization: Bearer igm' -d 'message=Second comment'
+IGC2=$(j .id)
+req GET "$D/instagram/$IGM/comments?fields=id,text,timestamp" -H 'Authorization: Bearer igm'
+expect "instagram comments: newest first, with text" "$IGC2 Second comment|$IGC1 First comment" \
+    "$(j '.data | map("\(.id) \(.text)") | join("|")')"
+expect_match "... and a timestamp" "$TIME_RE" "$(j '.data[0].timestamp')"
+req GET "$D/instagram/$IGM?fields=comments_count" -H 'Authorization: Bearer igm'
+expect "comments_count" 2 "$(j .comments_count)"
+req POST "$D/instagram/999999/comments" -H 'Authorization: Bearer igm' -d 'message=nowhere'
+expect "comment on an unknown media: 100/33" "400 100/33" "$CODE $(j '"\(.error.code)/\(.error.error_subcode)"')"
+req POST "$D/instagram/$IGM/comments" -H 'Authorization: Bearer igm' -d 'message='
+expect "comment without message: code 100" "400 100" "$CODE $(j .error.code)"
+expect "ledger: the media with its image, then the comments" "Pic $D/_sandbox/media/i.jpg|First comment |Second comment " \
+    "$(ledger "$D" instagram | jq -r '.entries | map("\(.text) \(.media | join(","))") | join("|")')"
+
+# Threads: an IMAGE container is processed first
+req POST "$D/threads/3001/threads" -H 'Authorization: Bearer thm' -d 'media_type=IMAGE' \
+    --data-urlencode "image_url=$D/_sandbox/media/t.jpg" -d 'text=With an image'
+TIC=$(j .id)
+req GET "$D/threads/$TIC?fields=status,error_message" -H 'Authorization: Bearer thm'
+expect "an IMAGE container is IN_PROGRESS first" IN_PROGRESS "$(j .status)"
+req POST "$D/threads/3001/threads_publish" -H 'Authorization: Bearer thm' -d "creation_id=$TIC"
+expect "publishing it then: 9007/2207027, nothing published" "400 9007/2207027" \
+    "$CODE $(j '"\(.error.code)/\(.error.error_subcode)"')"
+sleep 0.35
+req GET "$D/threads/$TIC?fields=status" -H 'Authorization: Bearer thm'
+expect "FINISHED after --threads-container-delay-ms" FINISHED "$(j .status)"
+req POST "$D/threads/3001/threads_publish" -H 'Authorization: Bearer thm' -d "creation_id=$TIC"
+expect_match "then published" '^200 [0-9]+$' "$CODE $(j .id)"
+TIP=$(j .id)
+req POST "$D/threads/3001/threads" -H 'Authorization: Bearer thm' -d 'media_type=IMAGE' \
+    --data-urlencode "image_url=$D/_sandbox/media/t.png" -d 'text=png'
+TPC=$(j .id)
+sleep 0.35
+req GET "$D/threads/$TPC?fields=status,error_message" -H 'Authorization: Bearer thm'
+expect "a non-JPEG image: ERROR with error_message" "ERROR $(printf 'Only JPEG images are supported: the image at image_url is not a JPEG')" \
+    "$(j '"\(.status) \(.error_message)"')"
+# Threads replies: reply_to_id, checked
+req POST "$D/threads/3002/threads" -H 'Authorization: Bearer thm2' -d 'media_type=TEXT' \
+    -d 'text=A reply' -d "reply_to_id=$TIP"
+req POST "$D/threads/3002/threads_publish" -H 'Authorization: Bearer thm2' -d "creation_id=$(j .id)"
+expect_match "a reply from another account" '^200 [0-9]+$' "$CODE $(j .id)"
+TR1=$(j .id)
+req POST "$D/threads/3001/threads" -H 'Authorization: Bearer thm' -d 'media_type=TEXT' \
+    -d 'text=unknown' -d 'reply_to_id=424242'
+expect "reply_to_id unknown: code 100" "400 100 (#100) Param reply_to_id must be the id of a Threads post" \
+    "$CODE $(j '"\(.error.code) \(.error.message)"')"
+req POST "$D/threads/3001/threads" -H 'Authorization: Bearer thm' -d 'media_type=TEXT' \
+    -d 'text=to a container' -d "reply_to_id=$TPC"
+expect "reply_to_id naming a container: code 100" "400 100" "$CODE $(j .error.code)"
+req GET "$D/threads/$TIP/replies?fields=id,text,timestamp,permalink" -H 'Authorization: Bearer thm'
+expect "replies of a thread" "$TR1 A reply" "$(j '.data | map("\(.id) \(.text)") | join("|")')"
+req GET "$D/threads/3002/threads?fields=id,text" -H 'Authorization: Bearer thm2'
+expect "a reply is not in its author's threads" 0 "$(j '.data | length')"
+expect "ledger: the image post with its URL, the reply" "With an image $D/_sandbox/media/t.jpg|A reply " \
+    "$(ledger "$D" threads | jq -r '.entries | map("\(.text) \(.media | join(","))") | join("|")')"
 
 # ---- fault injection --------------------------------------------------------
 fault "$M" '{"platform":"facebook","account":"1001","path":"/feed","method":"POST","status":429,"count":1}'
