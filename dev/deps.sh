@@ -6,7 +6,7 @@ PKGS=(
     build-essential cmake pkg-config git ca-certificates curl jq python3 procps iproute2
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libpq-dev
     libsodium-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
-    postgresql-15 postgresql-client-15 wrk
+    postgresql-15 postgresql-client-15 wrk python3-aiosmtpd
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -105,3 +105,44 @@ t_done() {
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" = 0 ]
 }
+
+# Starts a real SMTP server (Debian's python3-aiosmtpd, run by the system
+# python: a pyenv or venv python on the PATH does not see Debian's modules)
+# on a free port. Every accepted message is a file in the maildir
+# $SMTP_DIR/new; recipients reject...@ get 550 and defer...@ get 451
+# (tests/harness/crieur_smtp.py). Sets SMTP_URL (smtp://127.0.0.1:PORT),
+# SMTP_PORT and SMTP_DIR; stopped with the other processes at exit.
+t_smtp() {
+    local py=${CRIEUR_SMTP_PYTHON:-/usr/bin/python3}
+    if ! "$py" -c 'import aiosmtpd' 2>/dev/null; then
+        echo "t_smtp: $py cannot import aiosmtpd: install python3-aiosmtpd (dev/deps.sh)"
+        exit 1
+    fi
+    SMTP_DIR=$T_DIR/maildir
+    SMTP_PORT=$(t_free_port)
+    SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
+    # -n: never setuid to nobody (as root it would, and lose the maildir)
+    PYTHONPATH="$SRC/tests/harness${PYTHONPATH:+:$PYTHONPATH}" \
+        "$py" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c crieur_smtp.RefusingMailbox "$SMTP_DIR" \
+        >"$T_DIR/smtp.log" 2>&1 &
+    T_PIDS+=($!)
+    local pid=$! end=$((SECONDS + 15))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $end ]; then
+            echo "t_smtp: the SMTP server did not start:"; cat "$T_DIR/smtp.log"; exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+# Number of messages the SMTP server has stored.
+t_smtp_count() {
+    find "$SMTP_DIR/new" -type f 2>/dev/null | wc -l
+}
+
+# Prints every stored message (maildir files, oldest first), separated by a
+# line "----".
+t_smtp_messages() {
+    local f
+    for f in $(ls -tr "$SMTP_DIR/new" 2>/dev/null); do cat "$SMTP_DIR/new/$f"; echo "----"; done
+}
