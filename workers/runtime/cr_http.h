@@ -10,7 +10,11 @@
  * A request (cr_http_req_t) is plain data an adapter fills; a response
  * (cr_http_resp_t) is plain data an adapter classifies. Both can be built by
  * hand in unit tests, and the helpers that read a response (cr_http_header)
- * are pure. */
+ * are pure.
+ *
+ * The same engine sends e-mail: a request made with cr_http_req_smtp is an
+ * SMTP transfer (smtp:// or smtps://), its body the message; its response's
+ * status is the last SMTP reply code and its headers the server's replies. */
 #ifndef CR_HTTP_H
 #define CR_HTTP_H
 
