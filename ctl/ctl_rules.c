@@ -1,7 +1,11 @@
 #include "ctl_rules.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -210,4 +214,176 @@ int ctl_rules_check(const char *platform, const char *text, size_t len, char *er
         return -1;
     }
     return 0; /* mastodon (the instance's limit, checked by the database), others */
+}
+
+/* --- media ------------------------------------------------------------------ */
+
+const char *ctl_media_sniff(const unsigned char *b, size_t n)
+{
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
+    if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return "PNG";
+    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0)) return "GIF";
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) return "WebP";
+    return NULL;
+}
+
+static int s_has_space_or_ctl(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7F) return 1;
+    return 0;
+}
+
+int ctl_media_inspect(const char *ref, ctl_media_t *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->ref = ref;
+    m->bytes = -1;
+    if (strncasecmp(ref, "http://", 7) == 0 || strncasecmp(ref, "https://", 8) == 0) {
+        const char *host = ref + (ref[4] == ':' ? 7 : 8);
+        if (strcspn(host, "/?#") == 0 || s_has_space_or_ctl(ref)) {
+            snprintf(err, errlen, "media '%s' is not a usable URL: it needs a host and no spaces "
+                                  "(encode them as %%20)", ref);
+            return -1;
+        }
+        m->src = CTL_MEDIA_URL;
+        return 0;
+    }
+    const char *path = ref;
+    if (strncmp(ref, "file://", 7) == 0) path = ref + 7;
+    if (path[0] != '/') {
+        snprintf(err, errlen, "media '%s' is neither an http(s) URL nor an absolute file path: "
+                              "the workers read local files, so give the full path (e.g. "
+                              "\"$PWD/%s\")", ref, path);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "media '%s' cannot be read: %s", ref, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    unsigned char head[16];
+    ssize_t got = -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "media '%s' is not a regular file", ref);
+        return -1;
+    }
+    got = read(fd, head, sizeof head);
+    close(fd);
+    if (got < 0) {
+        snprintf(err, errlen, "media '%s' cannot be read: %s", ref, strerror(errno));
+        return -1;
+    }
+    m->type = ctl_media_sniff(head, (size_t)got);
+    if (!m->type) {
+        snprintf(err, errlen, "media '%s' is not a JPEG, PNG, GIF or WebP image (by its first "
+                              "bytes, whatever its name)", ref);
+        return -1;
+    }
+    m->src = CTL_MEDIA_FILE;
+    m->bytes = (long long)st.st_size;
+    return 0;
+}
+
+static const struct {
+    const char *platform, *name;
+    size_t max;           /* images per post */
+    long long max_bytes;  /* per file; 0 = not checked here */
+    int url_only;         /* the platform fetches the image by URL */
+    int reply_text_only;  /* a reply is a comment: no image */
+} s_media_rules[] = {
+    {"mastodon", "Mastodon", 4, 0, 0, 0},
+    {"bluesky", "Bluesky", 4, CTL_BLUESKY_IMAGE_MAX_BYTES, 0, 0},
+    {"x", "X", 4, CTL_X_IMAGE_MAX_BYTES, 0, 0},
+    {"facebook", "Facebook", 1, 0, 0, 1},
+    {"instagram", "Instagram", 1, 0, 1, 1},
+    {"threads", "Threads", 1, 0, 1, 0},
+    {"linkedin", "LinkedIn", 1, 0, 0, 0},
+};
+
+int ctl_rules_check_media(const char *platform, const ctl_media_t *m, size_t n, int is_reply,
+                          int has_link, char *err, size_t errlen)
+{
+    size_t k;
+    for (k = 0; k < sizeof s_media_rules / sizeof s_media_rules[0]; k++)
+        if (strcmp(platform, s_media_rules[k].platform) == 0) break;
+    if (k == sizeof s_media_rules / sizeof s_media_rules[0]) {
+        if (n == 0) return 0;
+        snprintf(err, errlen, "crieurctl does not know the media rules of platform '%s': "
+                              "schedule the post without --media", platform);
+        return -1;
+    }
+    const char *name = s_media_rules[k].name;
+    if (strcmp(platform, "instagram") == 0 && n == 0 && !is_reply && !has_link) {
+        snprintf(err, errlen, "an Instagram post needs an image: give --media URL (or a --link "
+                              "to an image)");
+        return -1;
+    }
+    if (n == 0) return 0;
+    if (is_reply && s_media_rules[k].reply_text_only) {
+        snprintf(err, errlen, "a %s reply is a comment, which carries text only: remove --media "
+                              "or publish a post instead of a reply", name);
+        return -1;
+    }
+    if (n > s_media_rules[k].max) {
+        snprintf(err, errlen, "%zu images: %s takes at most %zu per post", n, name,
+                 s_media_rules[k].max);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s_media_rules[k].url_only && m[i].src != CTL_MEDIA_URL) {
+            snprintf(err, errlen, "%s fetches images by URL: media '%s' is a local file; put it "
+                                  "on a public web server and give its https:// URL",
+                     name, m[i].ref);
+            return -1;
+        }
+        if (s_media_rules[k].max_bytes && m[i].src == CTL_MEDIA_FILE &&
+            m[i].bytes > s_media_rules[k].max_bytes) {
+            snprintf(err, errlen, "media '%s' is %lld bytes; %s takes images of at most %lld "
+                                  "bytes: make it smaller",
+                     m[i].ref, m[i].bytes, name, s_media_rules[k].max_bytes);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* --- replies -------------------------------------------------------------------- */
+
+int ctl_rules_check_reply_form(const char *id, char *err, size_t errlen)
+{
+    size_t n = strlen(id);
+    if (n == 0) {
+        snprintf(err, errlen, "--reply-to is empty: give the platform id of the post answered");
+        return -1;
+    }
+    if (n > 2048) {
+        snprintf(err, errlen, "--reply-to is %zu bytes; a post's platform id is at most 2048", n);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)id[k];
+        if (c <= 0x20 || c == 0x7F) {
+            snprintf(err, errlen, "--reply-to must be the platform id of the post answered, "
+                                  "without spaces or control characters (offset %zu)", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int ctl_rules_check_reply(const char *platform, const char *id, char *err, size_t errlen)
+{
+    if (strcmp(platform, "bluesky") == 0) {
+        static const char coll[] = "/app.bsky.feed.post/";
+        const char *c = strncmp(id, "at://", 5) == 0 ? strstr(id + 5, coll) : NULL;
+        if (!c || c == id + 5 || !c[sizeof coll - 1] || strchr(c + sizeof coll - 1, '/')) {
+            snprintf(err, errlen, "on Bluesky --reply-to is the at:// URI of the post answered "
+                                  "(at://<did>/app.bsky.feed.post/<rkey>), not '%s'", id);
+            return -1;
+        }
+    }
+    return 0;
 }
