@@ -4,6 +4,7 @@
 #include "cr_db.h"
 #include "cr_jobs.h"
 #include "cr_log.h"
+#include "cr_secret.h"
 #include "cr_time.h"
 #include "cr_util.h"
 #include "cr_wire.h"
@@ -36,7 +37,7 @@ struct cr_worker {
 
 typedef struct {
     uint64_t claimed, dispatched, results, stale, malformed, released, cancelled, workers_lost;
-    uint64_t db_errors, cycles, lease_lost;
+    uint64_t db_errors, cycles, lease_lost, bad_credentials;
 } cr_counters_t;
 
 /* Database setup steps after each (re)connection. */
@@ -57,6 +58,9 @@ struct cr_broker {
     cr_buf_t sending; /* the results of the cycle in flight */
     size_t n_sending;
     cr_buf_t known; /* scratch: {id,id,...} of held jobs */
+    cr_buf_t seal;  /* plaintext credentials to seal, comma separated (p_seal) */
+    size_t n_seal;
+    cr_buf_t seal_sending;
 
     int setup;
     int recovered;
@@ -119,6 +123,37 @@ static void s_result_add(cr_broker_t *self, int64_t job, uint32_t attempt, const
     if (reconciled) cr_buf_puts(b, ",\"rc\":true");
     cr_buf_add(b, "}", 1);
     self->n_results++;
+}
+
+/* Appends the new tokens of a token refresh, sealed, to the result just
+ * added (its closing brace is reopened). Without credentials the database
+ * sees an OK without them and retries the refresh. */
+static void s_result_seal_credentials(cr_broker_t *self, const Crieur__Credentials *c)
+{
+    if (!c || !c->access_token || !*c->access_token) return;
+    cr_buf_t *b = &self->results;
+    if (b->len == 0 || b->data[b->len - 1] != '}') return;
+    const cr_secret_key_t *key = self->cfg->secret_key;
+    size_t al = 0, rl = 0;
+    uint8_t *as = cr_secret_seal(key, c->access_token, strlen(c->access_token), &al);
+    uint8_t *rs = c->refresh_token && *c->refresh_token
+                      ? cr_secret_seal(key, c->refresh_token, strlen(c->refresh_token), &rl)
+                      : NULL;
+    char *ah = as ? cr_hex_encode(as, al) : NULL;
+    char *rh = rs ? cr_hex_encode(rs, rl) : NULL;
+    if (ah && (rh || !rs)) {
+        b->len--; /* reopen the object */
+        cr_buf_printf(b, ",\"ta\":\"%s\",\"k\":\"%s\"", ah, cr_secret_key_id(key));
+        if (rh) cr_buf_printf(b, ",\"tr\":\"%s\"", rh);
+        if (c->expires_at_ms > 0) cr_buf_printf(b, ",\"te\":%" PRId64, c->expires_at_ms);
+        cr_buf_add(b, "}", 1);
+    } else {
+        cr_error("out of memory sealing refreshed credentials; the refresh will be retried");
+    }
+    free(as);
+    free(rs);
+    free(ah);
+    free(rh);
 }
 
 /* A job the broker will not finish itself: back to PostgreSQL with a reason. */
@@ -360,6 +395,9 @@ static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident
         s_result_add(self, job->id, job->attempt, outcome, r->http_status, r->platform_post_id,
                      r->url, r->error, r->error_code, r->retry_at_ms, job->worker->id,
                      job->dispatched_ms, r->started_ms, r->finished_ms, r->reconciled);
+        if (job->task.kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH &&
+            r->outcome == CRIEUR__OUTCOME__OUTCOME_OK)
+            s_result_seal_credentials(self, r->credentials);
         cr_debug("job=%" PRId64 " attempt=%u account=%" PRId64 " worker=%s outcome=%s http=%d",
                  job->id, job->attempt, job->account.id, job->worker->id, outcome, r->http_status);
         if (job->worker->in_flight) job->worker->in_flight--;
@@ -590,6 +628,79 @@ static const char *s_val(PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* Opens a credential from the claim: hex of the sealed bytes and the id of
+ * the key that sealed them (NULL: plaintext written through the SQL
+ * interface; it is queued for sealing). Returns 0 with *plain (malloc'd,
+ * NUL-terminated; NULL for an empty column), or -1 with why filled. */
+static int s_open_credential(cr_broker_t *self, int64_t account, const char *hex,
+                             const char *key_id, int refresh, char **plain, char *why,
+                             size_t whylen)
+{
+    *plain = NULL;
+    if (!hex || !*hex) return 0;
+    size_t n = 0;
+    uint8_t *raw = cr_hex_decode(hex, &n);
+    if (!raw) {
+        snprintf(why, whylen, "stored credentials are not readable (bad hex)");
+        return -1;
+    }
+    const cr_secret_key_t *key = self->cfg->secret_key;
+    if (!key_id) {
+        /* plaintext: use it, and seal it in the next cycle */
+        char *p = malloc(n + 1);
+        if (!p) {
+            free(raw);
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        memcpy(p, raw, n);
+        p[n] = '\0';
+        if (!refresh && self->n_seal < 1000) {
+            size_t sl = 0;
+            uint8_t *sealed = cr_secret_seal(key, raw, n, &sl);
+            char *sh = sealed ? cr_hex_encode(sealed, sl) : NULL;
+            if (sh) {
+                if (self->n_seal) cr_buf_add(&self->seal, ",", 1);
+                cr_buf_printf(&self->seal, "{\"a\":%" PRId64 ",\"k\":\"%s\",\"p\":\"%s\",\"c\":\"%s\"}",
+                              account, cr_secret_key_id(key), hex, sh);
+                self->n_seal++;
+            }
+            free(sh);
+            free(sealed);
+        }
+        explicit_bzero(raw, n);
+        free(raw);
+        if (strlen(p) != n) { /* a NUL inside: not a usable token */
+            cr_secret_plain_free(p);
+            snprintf(why, whylen, "stored credentials contain a NUL byte");
+            return -1;
+        }
+        *plain = p;
+        return 0;
+    }
+    if (strcmp(key_id, cr_secret_key_id(key)) != 0) {
+        free(raw);
+        snprintf(why, whylen,
+                 "credentials were sealed with secret key %.16s but this broker has key %s: give "
+                 "crieurctl and every broker the same secret key (secret-key-file)",
+                 key_id, cr_secret_key_id(key));
+        return -1;
+    }
+    size_t pl = 0;
+    char *p = cr_secret_open(key, raw, n, &pl);
+    free(raw);
+    if (!p || strlen(p) != pl) {
+        cr_secret_plain_free(p);
+        snprintf(why, whylen,
+                 "credentials do not open with secret key %s (altered, or sealed with another "
+                 "key of the same id): reconnect the account with crieurctl account token",
+                 cr_secret_key_id(key));
+        return -1;
+    }
+    *plain = p;
+    return 0;
+}
+
 static void s_renewed(cr_job_t *job, void *arg)
 {
     int64_t until = *(int64_t *)arg;
@@ -635,14 +746,39 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
         int64_t due = s_int64(res, i, 3);
         cr_job_t *job = cr_job_new(id, attempt, kind, due);
         if (!job) continue; /* lease will be released by the next maintenance */
-        if (!PQgetisnull(res, i, 9))
-            cr_job_set_account(job, s_int64(res, i, 9), s_int64(res, i, 10), s_val(res, i, 11),
-                               s_val(res, i, 12), s_val(res, i, 13), s_val(res, i, 14));
+        char why[400] = "";
+        int cred_bad = 0;
+        if (!PQgetisnull(res, i, 9)) {
+            int64_t acc = s_int64(res, i, 9);
+            cr_job_set_account(job, acc, s_int64(res, i, 10), s_val(res, i, 11),
+                               s_val(res, i, 12), s_val(res, i, 13), NULL);
+            char *tok = NULL;
+            const char *key_id = s_val(res, i, 20);
+            if (s_open_credential(self, kind == CRIEUR__JOB_KIND__KIND_ALERT ? 0 : acc,
+                                  s_val(res, i, 14), key_id,
+                                  kind == CRIEUR__JOB_KIND__KIND_ALERT, &tok, why, sizeof why) != 0)
+                cred_bad = 1;
+            cr_job_take_token(job, tok);
+            if (!cred_bad && kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH) {
+                char *rt = NULL;
+                if (s_open_credential(self, acc, s_val(res, i, 21), key_id, 1, &rt, why,
+                                      sizeof why) != 0)
+                    cred_bad = 1;
+                cr_job_set_refresh(job, rt, s_int64(res, i, 22));
+            }
+        }
         if (kind == CRIEUR__JOB_KIND__KIND_PUBLISH) {
             cr_job_set_publish(job, s_int64(res, i, 4), s_val(res, i, 5), s_val(res, i, 6),
                                s_val(res, i, 7));
             if (!PQgetisnull(res, i, 8) && cr_job_set_media(job, PQgetvalue(res, i, 8)) != 0)
                 cr_warn("job=%" PRId64 " post media list unreadable; sent without media", id);
+            cr_job_set_reply(job, s_val(res, i, 23));
+        } else if (kind == CRIEUR__JOB_KIND__KIND_ALERT) {
+            cr_job_set_alert(job, s_int64(res, i, 24), s_val(res, i, 25), s_val(res, i, 26),
+                             s_val(res, i, 27), s_val(res, i, 28), s_val(res, i, 29),
+                             s_int64(res, i, 30), s_val(res, i, 31), s_val(res, i, 32));
+        } else if (kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH && !job->task.refresh) {
+            cr_job_set_refresh(job, NULL, s_int64(res, i, 22));
         }
         job->task.reconcile = !PQgetisnull(res, i, 18) && PQgetvalue(res, i, 18)[0] == 't';
         job->lease_until = lease_until;
@@ -655,6 +791,15 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
             continue;
         }
         claimed++;
+        if (cred_bad) {
+            /* never dispatched: the account (or alert) is stopped with the reason */
+            self->c.bad_credentials++;
+            cr_error("job=%" PRId64 " account=%" PRId64 ": %s", id, job->account.id, why);
+            s_job_release(self, job,
+                          kind == CRIEUR__JOB_KIND__KIND_ALERT ? "permanent" : "auth_expired",
+                          "bad_credentials", why);
+            continue;
+        }
         if (due <= now) cr_jobs_ready_push(self->jobs, job);
         else cr_jobs_hold(self->jobs, job);
     }
@@ -776,19 +921,32 @@ static void s_db_kick(cr_broker_t *self)
         self->db_retry_at = mono + 100;
         return;
     }
-    const char *p[9] = {self->cfg->broker_id,
-                        self->n_results ? cr_buf_str(&self->sending) : NULL,
-                        claim_s,
-                        look_s,
-                        lease_s,
-                        maintain ? cr_buf_str(&self->known) : NULL,
-                        backoff_s,
-                        reap ? "true" : "false",
-                        inflight_s};
+    /* plaintext credentials seen in the last claims: sealed now (best effort:
+     * a lost cycle leaves them plaintext until the next claim sees them) */
+    cr_buf_wipe(&self->seal_sending);
+    if (self->n_seal) {
+        cr_buf_add(&self->seal_sending, "[", 1);
+        cr_buf_add(&self->seal_sending, self->seal.data, self->seal.len);
+        cr_buf_add(&self->seal_sending, "]", 1);
+    }
+    cr_buf_wipe(&self->seal);
+    self->n_seal = 0;
+    const char *p[10] = {self->cfg->broker_id,
+                         self->n_results ? cr_buf_str(&self->sending) : NULL,
+                         claim_s,
+                         look_s,
+                         lease_s,
+                         maintain ? cr_buf_str(&self->known) : NULL,
+                         backoff_s,
+                         reap ? "true" : "false",
+                         inflight_s,
+                         self->seal_sending.len && !self->seal_sending.failed
+                             ? cr_buf_str(&self->seal_sending)
+                             : NULL};
     if (cr_db_send(self->db,
                    "SELECT * FROM crieur.broker_cycle($1, $2::jsonb, $3::int, $4::int, $5::int, "
-                   "$6::bigint[], $7::int, $8::boolean, $9::int)",
-                   9, p, s_on_cycle, self) != 0) {
+                   "$6::bigint[], $7::int, $8::boolean, $9::int, $10::jsonb)",
+                   10, p, s_on_cycle, self) != 0) {
         cr_buf_reset(&self->sending);
         return;
     }
@@ -822,6 +980,8 @@ cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
     self->cfg = cfg;
     cr_buf_init(&self->results);
     cr_buf_init(&self->sending);
+    cr_buf_init(&self->seal);
+    cr_buf_init(&self->seal_sending);
     cr_buf_init(&self->known);
     if (gethostname(self->host, sizeof self->host) != 0) snprintf(self->host, sizeof self->host, "?");
     self->host[sizeof self->host - 1] = '\0';
@@ -869,6 +1029,8 @@ void cr_broker_destroy(cr_broker_t **self_p)
     cr_db_destroy(&self->db);
     cr_buf_release(&self->results);
     cr_buf_release(&self->sending);
+    cr_buf_wipe_release(&self->seal);
+    cr_buf_wipe_release(&self->seal_sending);
     cr_buf_release(&self->known);
     free(self);
     *self_p = NULL;

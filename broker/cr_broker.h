@@ -34,6 +34,8 @@ typedef struct {
     long reap_ms;
     char *log_level;
     char *log_format;
+    char *secret_key_file;
+    struct cr_secret_key *secret_key; /* loaded by main from secret_key_file or the environment */
 } cr_broker_config_t;
 
 typedef struct cr_broker cr_broker_t;

@@ -31,6 +31,8 @@ cr_job_t *cr_job_new(int64_t id, uint32_t attempt, Crieur__JobKind kind, int64_t
     crieur__task__init(&j->task);
     crieur__account__init(&j->account);
     crieur__publish_payload__init(&j->publish);
+    crieur__alert_payload__init(&j->alert);
+    crieur__refresh_payload__init(&j->refresh);
     j->task.job_id = id;
     j->task.attempt = attempt;
     j->task.kind = kind;
@@ -53,6 +55,53 @@ void cr_job_set_account(cr_job_t *job, int64_t id, int64_t client_id, const char
     job->account.api_base = s_dup(api_base);
     job->account.token = s_dup(token);
     job->task.account = &job->account;
+}
+
+static void s_wipe_free(char **p)
+{
+    if (*p && *p != protobuf_c_empty_string) {
+        explicit_bzero(*p, strlen(*p));
+        free(*p);
+    }
+    *p = NULL;
+}
+
+void cr_job_take_token(cr_job_t *job, char *token)
+{
+    s_wipe_free(&job->account.token);
+    job->account.token = token;
+}
+
+void cr_job_set_reply(cr_job_t *job, const char *in_reply_to)
+{
+    if (job->publish.in_reply_to != protobuf_c_empty_string) free(job->publish.in_reply_to);
+    job->publish.in_reply_to = in_reply_to ? strdup(in_reply_to) : NULL;
+}
+
+void cr_job_set_refresh(cr_job_t *job, char *refresh_token, int64_t expires_at_ms)
+{
+    s_wipe_free(&job->refresh.refresh_token);
+    job->refresh.refresh_token = refresh_token;
+    job->refresh.expires_at_ms = expires_at_ms;
+    job->task.payload_case = CRIEUR__TASK__PAYLOAD_REFRESH;
+    job->task.refresh = &job->refresh;
+}
+
+void cr_job_set_alert(cr_job_t *job, int64_t alert_id, const char *severity, const char *kind,
+                      const char *subject, const char *text, const char *client, int64_t created_ms,
+                      const char *mail_from, const char *smtp_user)
+{
+    job->alert.alert_id = alert_id;
+    job->alert.severity = s_dup(severity);
+    job->alert.kind = s_dup(kind);
+    job->alert.subject = s_dup(subject);
+    job->alert.text = s_dup(text);
+    job->alert.client = s_dup(client);
+    job->alert.created_ms = created_ms;
+    job->alert.mail_from = s_dup(mail_from);
+    job->alert.smtp_user = s_dup(smtp_user);
+    job->task.payload_case = CRIEUR__TASK__PAYLOAD_ALERT;
+    job->task.alert = &job->alert;
 }
 
 void cr_job_set_publish(cr_job_t *job, int64_t post_id, const char *body, const char *key,
@@ -157,11 +206,16 @@ void cr_job_destroy(cr_job_t **job_p)
     s_free_str(&j->account.platform);
     s_free_str(&j->account.handle);
     s_free_str(&j->account.api_base);
-    if (j->account.token && j->account.token != protobuf_c_empty_string) {
-        /* a credential: wipe before freeing */
-        memset(j->account.token, 0, strlen(j->account.token));
-    }
-    s_free_str(&j->account.token);
+    s_wipe_free(&j->account.token); /* a credential: wiped before freed */
+    s_wipe_free(&j->refresh.refresh_token);
+    s_free_str(&j->publish.in_reply_to);
+    s_free_str(&j->alert.severity);
+    s_free_str(&j->alert.kind);
+    s_free_str(&j->alert.subject);
+    s_free_str(&j->alert.text);
+    s_free_str(&j->alert.client);
+    s_free_str(&j->alert.mail_from);
+    s_free_str(&j->alert.smtp_user);
     s_free_str(&j->publish.body);
     s_free_str(&j->publish.idempotency_key);
     s_free_str(&j->publish.link);

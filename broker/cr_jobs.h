@@ -35,6 +35,8 @@ typedef struct cr_job {
     Crieur__Task task;
     Crieur__Account account;
     Crieur__PublishPayload publish;
+    Crieur__AlertPayload alert;
+    Crieur__RefreshPayload refresh;
 } cr_job_t;
 
 /* Builds a job record; strings are copied. */
@@ -43,6 +45,15 @@ void cr_job_set_account(cr_job_t *job, int64_t id, int64_t client_id, const char
                         const char *handle, const char *api_base, const char *token);
 void cr_job_set_publish(cr_job_t *job, int64_t post_id, const char *body, const char *key,
                         const char *link);
+/* Takes ownership of token (a plaintext credential, wiped on destroy); NULL = none. */
+void cr_job_take_token(cr_job_t *job, char *token);
+void cr_job_set_reply(cr_job_t *job, const char *in_reply_to);
+/* Takes ownership of refresh_token (wiped on destroy). */
+void cr_job_set_refresh(cr_job_t *job, char *refresh_token, int64_t expires_at_ms);
+/* The alert's texts are copied; the SMTP password travels as the account's token. */
+void cr_job_set_alert(cr_job_t *job, int64_t alert_id, const char *severity, const char *kind,
+                      const char *subject, const char *text, const char *client, int64_t created_ms,
+                      const char *mail_from, const char *smtp_user);
 /* Sets the post's media (file paths or URLs) from a PostgreSQL text[] in
  * text form ("{a,\"b c\"}"). Returns 0, or -1 if it is malformed or too big
  * (the task then goes without media: the adapter refuses what it needs). */

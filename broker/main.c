@@ -1,6 +1,7 @@
 /* crieur-broker: claims due jobs from PostgreSQL and hands them to workers
  * over ZeroMQ; writes their results back. See cr_broker.h. */
 #include "cr_broker.h"
+#include "cr_secret.h"
 
 #include "cr_config.h"
 #include "cr_log.h"
@@ -49,6 +50,9 @@ static const cr_opt_t s_options[] = {
         "how often to log counters (when they changed)"),
     OPT("log-level", CR_OPT_STRING, "info", 1, log_level, 0, 0, "debug, info, warn or error"),
     OPT("log-format", CR_OPT_STRING, "text", 0, log_format, 0, 0, "text or json"),
+    OPT("secret-key-file", CR_OPT_STRING, "", 0, secret_key_file, 0, 0,
+        "file holding the key that seals credentials at rest (crieurctl key generate); empty = "
+        "CRIEUR_SECRET_KEY or CRIEUR_SECRET_KEY_FILE. The same key as crieurctl's"),
     CR_OPT_END,
 };
 
@@ -94,15 +98,25 @@ int main(int argc, char **argv)
         free(cfg.broker_id);
         cfg.broker_id = id;
     }
+    cfg.secret_key = cr_secret_key_load(cfg.secret_key_file[0] ? cfg.secret_key_file : NULL, err,
+                                        sizeof err);
+    if (!cfg.secret_key) {
+        fprintf(stderr, "crieur-broker: %s\n", err);
+        cr_config_free(s_options, &cfg);
+        return 78; /* EX_CONFIG */
+    }
+    cr_info("secret key loaded (id %s)", cr_secret_key_id(cfg.secret_key));
     volatile int stop = 0, reload = 0;
     cr_signals_install(&stop, &reload);
     cr_broker_t *broker = cr_broker_new(&cfg);
     if (!broker) {
+        cr_secret_key_free(&cfg.secret_key);
         cr_config_free(s_options, &cfg);
         return 1;
     }
     int r = cr_broker_run(broker, &stop, &reload);
     cr_broker_destroy(&broker);
+    cr_secret_key_free(&cfg.secret_key);
     cr_config_free(s_options, &cfg);
     return r == 0 ? 0 : 1;
 }

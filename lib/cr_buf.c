@@ -19,6 +19,18 @@ void cr_buf_reset(cr_buf_t *b)
     if (b->data) b->data[0] = '\0';
 }
 
+void cr_buf_wipe(cr_buf_t *b)
+{
+    if (b->data) explicit_bzero(b->data, b->cap);
+    cr_buf_reset(b);
+}
+
+void cr_buf_wipe_release(cr_buf_t *b)
+{
+    cr_buf_wipe(b);
+    cr_buf_release(b);
+}
+
 void cr_buf_release(cr_buf_t *b)
 {
     free(b->data);

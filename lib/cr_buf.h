@@ -14,6 +14,10 @@ typedef struct {
 void cr_buf_init(cr_buf_t *b);
 void cr_buf_reset(cr_buf_t *b); /* empties, keeps memory */
 void cr_buf_release(cr_buf_t *b);
+/* Zeroes the contents (secrets), then resets / releases. Earlier copies
+ * left behind by growth are not reached: reserve first for secrets. */
+void cr_buf_wipe(cr_buf_t *b);
+void cr_buf_wipe_release(cr_buf_t *b);
 void cr_buf_add(cr_buf_t *b, const char *s, size_t n);
 void cr_buf_puts(cr_buf_t *b, const char *s);
 void cr_buf_printf(cr_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,11 @@ BIN_SANDBOX=$BUILD/sandbox/crieur-sandbox
 BIN_CTL=$BUILD/ctl/crieurctl
 T_NAME=${T_NAME:-$(basename "$0" .sh)}
 T_DIR=$(mktemp -d "/tmp/crieur-$T_NAME.XXXXXX")
+# Credentials are sealed at rest: crieurctl and the brokers of a test share
+# one secret key (64 hex characters, mode 0600).
+export CRIEUR_SECRET_KEY_FILE=$T_DIR/secret.key
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$CRIEUR_SECRET_KEY_FILE")
+unset CRIEUR_SECRET_KEY
 T_PIDS=()
 T_PASS=0
 T_FAIL=0
