@@ -11,6 +11,7 @@ static const ctl_opt_t s_global_opts[] = {
     {"database", "CONNINFO", "libpq conninfo or postgres:// URL (default $CRIEUR_DATABASE_URL); --database-url is the same"},
     {"json", NULL, "print lists, post show and status as JSON"},
     {"verbose", NULL, "also print the server's notices"},
+    {"secret-key-file", "FILE", "the key sealing credentials (default $CRIEUR_SECRET_KEY, then $CRIEUR_SECRET_KEY_FILE)"},
     {"help", NULL, "print this help (also -h)"},
     {NULL, NULL, NULL},
 };
@@ -93,20 +94,37 @@ int ctl_args_global(ctl_t *ctl, int argc, char **argv, int *i, int *help)
         (*i)++;
         return 1;
     }
-    if (strcmp(name, "database") == 0 || strcmp(name, "database-url") == 0) {
+    int is_db = strcmp(name, "database") == 0 || strcmp(name, "database-url") == 0;
+    if (is_db || strcmp(name, "secret-key-file") == 0) {
         const char *v = inl;
         if (!v) {
             if (*i + 1 >= argc) {
-                ctl_err("--database needs a value (a libpq conninfo or postgres:// URL)");
+                if (is_db) ctl_err("--database needs a value (a libpq conninfo or postgres:// URL)");
+                else ctl_err("--secret-key-file needs a value (a key file made with: crieurctl key "
+                             "generate --out FILE)");
                 return CTL_USAGE;
             }
             v = argv[*i + 1];
             (*i)++;
         }
-        if (s_check_utf8("--database", v) != CTL_OK) return CTL_USAGE;
-        ctl->database = v;
+        if (s_check_utf8(is_db ? "--database" : "--secret-key-file", v) != CTL_OK) return CTL_USAGE;
+        if (is_db) ctl->database = v;
+        else ctl->secret_key_file = v;
         (*i)++;
         return 1;
+    }
+    return 0;
+}
+
+/* Is option name in cmd's space-separated list of repeatable options? */
+static int s_repeatable(const ctl_command_t *cmd, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = cmd->repeatable; p && *p;) {
+        size_t w = strcspn(p, " ");
+        if (w == n && strncmp(p, name, n) == 0) return 1;
+        p += w;
+        while (*p == ' ') p++;
     }
     return 0;
 }
@@ -165,7 +183,8 @@ int ctl_args_parse(ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
                 return ctl_usage_err(cmd, "unknown option --%s for '%s'", name, cname);
             }
             const ctl_opt_t *o = &cmd->opts[k];
-            if (out->values[k]) return ctl_usage_err(cmd, "--%s is given twice", o->name);
+            int multi = o->arg && s_repeatable(cmd, o->name);
+            if (out->values[k] && !multi) return ctl_usage_err(cmd, "--%s is given twice", o->name);
             if (!o->arg) {
                 if (v) return ctl_usage_err(cmd, "--%s takes no value", o->name);
                 out->values[k] = "1";
@@ -179,7 +198,14 @@ int ctl_args_parse(ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
             }
             snprintf(what, sizeof what, "%s", o->name);
             if (s_check_utf8(what, v) != CTL_OK) return CTL_USAGE;
-            out->values[k] = v;
+            if (multi) {
+                if (out->nmulti >= CTL_MAX_MULTI)
+                    return ctl_usage_err(cmd, "too many repeated options (at most %d)",
+                                         CTL_MAX_MULTI);
+                out->multi[out->nmulti] = v;
+                out->multi_opt[out->nmulti++] = k;
+            }
+            if (!out->values[k]) out->values[k] = v;
             i++;
             continue;
         }
@@ -208,6 +234,23 @@ const char *ctl_args_get(const ctl_command_t *cmd, const ctl_args_t *args, const
     int k = s_find(cmd, name);
     assert(k >= 0 && "option not declared by the command");
     return k >= 0 ? args->values[k] : NULL;
+}
+
+int ctl_args_get_all(const ctl_command_t *cmd, const ctl_args_t *args, const char *name,
+                     const char **out, int max)
+{
+    int k = s_find(cmd, name), n = 0;
+    assert(k >= 0 && "option not declared by the command");
+    for (int m = 0; m < args->nmulti; m++) {
+        if (args->multi_opt[m] != k) continue;
+        if (n < max) out[n] = args->multi[m];
+        n++;
+    }
+    if (n == 0 && k >= 0 && args->values[k]) { /* a non-repeatable option */
+        if (max > 0) out[0] = args->values[k];
+        n = 1;
+    }
+    return n;
 }
 
 static void s_print_opts(const ctl_opt_t *opts, FILE *out)

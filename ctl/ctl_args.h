@@ -2,7 +2,9 @@
  *
  * Options are "--name VALUE", "--name=VALUE" or "--name" (a flag); "--" ends
  * options; "-" is an ordinary value (stdin). The global options (--database,
- * --json, --verbose) are accepted before or after the command words. Every
+ * --json, --verbose, --secret-key-file) are accepted before or after the
+ * command words. An option given twice is an error unless the command lists
+ * it as repeatable (post schedule --media). Every
  * argument must be valid UTF-8. Help is generated from the command table. */
 #ifndef CTL_ARGS_H
 #define CTL_ARGS_H
@@ -27,6 +29,12 @@ int ctl_args_parse(ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
 /* The value of option name ("text" for --text), or NULL if absent. Asking
  * for an option the command does not declare is a programmer error. */
 const char *ctl_args_get(const ctl_command_t *cmd, const ctl_args_t *args, const char *name);
+
+/* Every value of option name, in the order given (a repeatable option may
+ * have several; see ctl_command_t.repeatable): the first max in out[].
+ * Returns how many were given. */
+int ctl_args_get_all(const ctl_command_t *cmd, const ctl_args_t *args, const char *name,
+                     const char **out, int max);
 
 /* "post schedule" or "migrate". */
 void ctl_args_command_name(const ctl_command_t *cmd, char *buf, size_t len);

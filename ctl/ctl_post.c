@@ -7,7 +7,9 @@
  * and the length under the platform's rules. crieurctl checks beforehand
  * what it can alone: the flags, the form of WHEN, that the text is valid
  * UTF-8, and the platform's own text rules (ctl_rules: X's weights, Bluesky's
- * graphemes and bytes, ...) on the text as it will be published. */
+ * graphemes and bytes, ...) on the text as it will be published, and its
+ * media and reply rules. A reply goes through crieur.schedule_reply; the
+ * media list is stored on the post in the same transaction. */
 #include "ctl.h"
 #include "ctl_args.h"
 #include "ctl_db.h"
@@ -73,10 +75,12 @@ static int s_print_time(ctl_t *ctl, PGconn *conn, const char *post_id, const cha
     return rc;
 }
 
-/* Checks the text as it will be published against the account's platform
- * rules. An unknown account passes: crieur.schedule_post then says so. */
+/* Checks the text as it will be published, the media and the id replied to
+ * against the account's platform rules. An unknown account passes:
+ * crieur.schedule_post then says so. */
 static int s_check_rules(PGconn *conn, const char *account_id, const char *body,
-                         const char *link)
+                         const char *link, const char *reply, const ctl_media_t *media,
+                         size_t nmedia)
 {
     PGresult *res = NULL;
     char err[512];
@@ -85,11 +89,15 @@ static int s_check_rules(PGconn *conn, const char *account_id, const char *body,
                       account_id);
     if (rc != CTL_OK) return rc;
     if (PQntuples(res) == 1) {
+        const char *platform = PQgetvalue(res, 0, 0);
         char *text = ctl_rules_published_text(body, link, &len);
         if (!text) {
             ctl_err("out of memory");
             rc = CTL_REFUSED;
-        } else if (ctl_rules_check(PQgetvalue(res, 0, 0), text, len, err, sizeof err) != 0) {
+        } else if (ctl_rules_check(platform, text, len, err, sizeof err) != 0 ||
+                   ctl_rules_check_media(platform, media, nmedia, reply != NULL,
+                                         link && *link, err, sizeof err) != 0 ||
+                   (reply && ctl_rules_check_reply(platform, reply, err, sizeof err) != 0)) {
             ctl_err("%s", err);
             rc = CTL_REFUSED;
         }
@@ -97,6 +105,20 @@ static int s_check_rules(PGconn *conn, const char *account_id, const char *body,
     }
     PQclear(res);
     return rc;
+}
+
+/* The media list as a JSON array (for jsonb_array_elements_text): heap
+ * string, or NULL when out of memory. */
+static char *s_media_json(const ctl_media_t *media, size_t n)
+{
+    json_t *arr = json_array();
+    char *s = NULL;
+    for (size_t k = 0; arr && k < n; k++)
+        if (json_array_append_new(arr, json_string(media[k].ref)) != 0) goto out;
+    if (arr) s = json_dumps(arr, JSON_COMPACT);
+out:
+    json_decref(arr);
+    return s;
 }
 
 static int s_schedule(ctl_t *ctl, const ctl_command_t *cmd, const ctl_args_t *args)
@@ -108,10 +130,15 @@ static int s_schedule(ctl_t *ctl, const ctl_command_t *cmd, const ctl_args_t *ar
     const char *kind = ctl_args_get(cmd, args, "kind");
     const char *link = ctl_args_get(cmd, args, "link");
     const char *campaign = ctl_args_get(cmd, args, "campaign");
+    const char *reply = ctl_args_get(cmd, args, "reply-to");
+    const char *refs[CTL_MAX_MULTI];
+    ctl_media_t media[CTL_MAX_MULTI];
+    int nmedia = ctl_args_get_all(cmd, args, "media", refs, CTL_MAX_MULTI);
     PGconn *conn = NULL;
     PGresult *res = NULL;
-    char *body = NULL;
-    char account_id[24], delay[24], post_id[24], err[512];
+    char *body = NULL, *media_json = NULL;
+    char account_id[24], delay[24], post_id[24], err[512], sql[1024], at_sql[320];
+    const char *at_param = NULL;
     long long id;
     size_t len;
     ctl_when_t when;
@@ -131,6 +158,15 @@ static int s_schedule(ctl_t *ctl, const ctl_command_t *cmd, const ctl_args_t *ar
         return ctl_usage_err(cmd, "--link must be an http:// or https:// URL, not '%s'", link);
     rc = s_when(cmd, at ? at : "now", &when);
     if (rc != CTL_OK) return rc;
+    if (reply && ctl_rules_check_reply_form(reply, err, sizeof err) != 0)
+        return ctl_usage_err(cmd, "%s", err);
+    if (nmedia > CTL_MAX_MULTI) nmedia = CTL_MAX_MULTI; /* ctl_args refuses more */
+    for (int k = 0; k < nmedia; k++) {
+        if (ctl_media_inspect(refs[k], &media[k], err, sizeof err) != 0) {
+            ctl_err("%s", err);
+            return CTL_USAGE;
+        }
+    }
 
     if (text_file) {
         if (ctl_read_all(text_file, S_TEXT_MAX, &body, &len, err, sizeof err) != 0) {
@@ -153,37 +189,70 @@ static int s_schedule(ctl_t *ctl, const ctl_command_t *cmd, const ctl_args_t *ar
         goto out;
     }
 
+    if (nmedia > 0 && !(media_json = s_media_json(media, (size_t)nmedia))) {
+        ctl_err("out of memory");
+        rc = CTL_USAGE;
+        goto out;
+    }
+
     rc = ctl_db_connect(ctl, &conn);
     if (rc != CTL_OK) goto out;
-    rc = s_check_rules(conn, account_id, body, link);
+    rc = s_check_rules(conn, account_id, body, link, reply, media, (size_t)nmedia);
     if (rc != CTL_OK) goto out;
+    /* The time as an SQL expression of $3. A wall time is read in the
+     * client's zone (an unknown account reads it as UTC, so that the
+     * scheduling function reports "unknown account"). */
     switch (when.kind) {
     case CTL_WHEN_DELAY:
         snprintf(delay, sizeof delay, "%lld", (long long)when.delay_ms);
-        rc = ctl_db_q(conn, &res,
-                      "SELECT crieur.schedule_post($1::bigint, $2,"
-                      " now() + $3::bigint * interval '1 millisecond', $4,"
-                      " coalesce($5, 'editorial'), $6)",
-                      account_id, body, delay, campaign, kind, link);
+        at_param = delay;
+        snprintf(at_sql, sizeof at_sql, "now() + $3::bigint * interval '1 millisecond'");
         break;
     case CTL_WHEN_LOCAL:
-        rc = ctl_db_q(conn, &res,
-                      "SELECT crieur.schedule_post_local($1::bigint, $2, $3::timestamp, $4,"
-                      " coalesce($5, 'editorial'), $6)",
-                      account_id, body, when.text, campaign, kind, link);
+        at_param = when.text;
+        snprintf(at_sql, sizeof at_sql,
+                 "crieur.local_to_utc($3::timestamp, coalesce((SELECT c.timezone FROM"
+                 " crieur.account a JOIN crieur.client c ON c.id = a.client_id"
+                 " WHERE a.id = $1::bigint), 'UTC'))");
         break;
     case CTL_WHEN_ABSOLUTE:
-        rc = ctl_db_q(conn, &res,
-                      "SELECT crieur.schedule_post($1::bigint, $2, $3::timestamptz, $4,"
-                      " coalesce($5, 'editorial'), $6)",
-                      account_id, body, when.text, campaign, kind, link);
+        at_param = when.text;
+        snprintf(at_sql, sizeof at_sql, "$3::timestamptz");
         break;
+    }
+    /* The post, its reply target and its media in one transaction: a broker
+     * never claims a post whose media are not stored yet. */
+    rc = ctl_db_query(conn, NULL, "BEGIN", 0, NULL);
+    if (rc != CTL_OK) goto out;
+    if (reply && !link) {
+        snprintf(sql, sizeof sql,
+                 "SELECT crieur.schedule_reply($1::bigint, $2, %s, $4, $5, coalesce($6, 'editorial'))",
+                 at_sql);
+        rc = ctl_db_q(conn, &res, sql, account_id, body, at_param, reply, campaign, kind);
+    } else {
+        snprintf(sql, sizeof sql,
+                 "SELECT crieur.schedule_post($1::bigint, $2, %s, $4, coalesce($5, 'editorial'), $6)",
+                 at_sql);
+        rc = ctl_db_q(conn, &res, sql, account_id, body, at_param, campaign, kind, link);
     }
     if (rc != CTL_OK) goto out;
     snprintf(post_id, sizeof post_id, "%s", PQgetvalue(res, 0, 0));
+    /* schedule_reply has no link: the same, then the reply target (its form
+     * was checked above, as schedule_reply does) */
+    if (reply && link)
+        rc = ctl_db_q(conn, NULL, "UPDATE crieur.post SET in_reply_to = $2 WHERE id = $1::bigint",
+                      post_id, reply);
+    if (rc == CTL_OK && media_json)
+        rc = ctl_db_q(conn, NULL,
+                      "UPDATE crieur.post SET media = ARRAY(SELECT jsonb_array_elements_text($2::jsonb))"
+                      " WHERE id = $1::bigint",
+                      post_id, media_json);
+    if (rc == CTL_OK) rc = ctl_db_query(conn, NULL, "COMMIT", 0, NULL);
+    if (rc != CTL_OK) goto out;
     rc = s_print_time(ctl, conn, post_id, "scheduled for");
 out:
     free(body);
+    free(media_json);
     PQclear(res);
     ctl_db_close(&conn);
     return rc;
@@ -480,6 +549,8 @@ static const ctl_opt_t s_schedule_opts[] = {
     {"campaign", "NAME", "campaign the post belongs to"},
     {"kind", "KIND", "editorial (default) or promotional"},
     {"link", "URL", "link attached to the post"},
+    {"reply-to", "ID", "a reply: the platform id of the post answered (see below)"},
+    {"media", "PATH|URL", "an image: an http(s) URL or an absolute file path (repeatable)"},
     {NULL, NULL, NULL},
 };
 
@@ -508,7 +579,8 @@ const ctl_command_t ctl_cmd_post_schedule = {
     .group = "post",
     .sub = "schedule",
     .synopsis = "--account ID (--text TEXT | --text-file FILE|-) [--at WHEN]\n"
-                "       [--campaign NAME] [--kind editorial|promotional] [--link URL]",
+                "       [--campaign NAME] [--kind editorial|promotional] [--link URL]\n"
+                "       [--reply-to PLATFORM_POST_ID] [--media PATH|URL]...",
     .summary = "Schedules a post; prints its id and time (UTC and client's).",
     .opts = s_schedule_opts,
     .details = S_WHEN_HELP
@@ -517,7 +589,16 @@ const ctl_command_t ctl_cmd_post_schedule = {
     "  mastodon   the instance's limit (default 500), a link counting 23\n"
     "  x          280 weighted: a link 23, an emoji or CJK character 2, others 1\n"
     "  bluesky    300 graphemes (an emoji with its modifiers, a flag: 1) and 3000 bytes\n"
-    "  threads 500, instagram 2200 (caption), linkedin 3000 characters\n",
+    "  threads 500, instagram 2200 (caption), linkedin 3000 characters\n"
+    "--media (repeatable) is an http(s) URL or an absolute path to a JPEG, PNG, GIF\n"
+    "or WebP file the workers can read; per post:\n"
+    "  mastodon 4; bluesky 4, each file <= 2,000,000 bytes; x 4, each file <= 5 MB;\n"
+    "  facebook 1; linkedin 1; instagram 1 and threads 1, by URL only\n"
+    "  (an instagram post needs an image: --media URL, or a --link to one).\n"
+    "--reply-to is the answered post's id as the platform gives it (crieurctl post\n"
+    "show: platform_post_id); on bluesky its at:// URI. Facebook and Instagram\n"
+    "replies are comments: text only.\n",
+    .repeatable = "media",
     .run = s_schedule,
 };
 

@@ -114,3 +114,75 @@ int ctl_parse_long(const char *s, long min, long max, long *out)
     *out = v;
     return 0;
 }
+
+static int s_ctl_or_space(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7F;
+}
+
+int ctl_check_http_url(const char *s)
+{
+    size_t k;
+    if (!s) return -1;
+    if (strncmp(s, "https://", 8) == 0) k = 8;
+    else if (strncmp(s, "http://", 7) == 0) k = 7;
+    else return -1;
+    /* a host: something before the first '/', '?' or '#' */
+    size_t host = strcspn(s + k, "/?#");
+    if (host == 0 || s[k] == '@' || s[k] == ':') return -1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (s_ctl_or_space(*p)) return -1;
+    return 0;
+}
+
+int ctl_check_email(const char *s)
+{
+    int at = -1;
+    size_t n;
+    if (!s) return -1;
+    n = strlen(s);
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (s_ctl_or_space(c) || c == '<' || c == '>' || c == '"' || c == ',') return -1;
+        if (c == '@') {
+            if (at >= 0) return -1;
+            at = (int)k;
+        }
+    }
+    if (at <= 0 || (size_t)at + 1 >= n) return -1;
+    return 0;
+}
+
+int ctl_check_smtp_url(const char *s, char *err, size_t errlen)
+{
+    size_t k;
+    if (s && strncmp(s, "smtps://", 8) == 0) k = 8;
+    else if (s && strncmp(s, "smtp://", 7) == 0) k = 7;
+    else {
+        snprintf(err, errlen, "--smtp must be smtp://HOST:PORT or smtps://HOST:PORT (smtps: TLS "
+                              "from the start, usually port 465; smtp: STARTTLS when offered, "
+                              "usually 587)");
+        return -1;
+    }
+    const char *host = s + k;
+    size_t hl = strcspn(host, ":");
+    if (hl == 0) {
+        snprintf(err, errlen, "--smtp has no host: give smtp[s]://HOST:PORT");
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+        if (s_ctl_or_space(*p) || *p == '/' || *p == '@' || *p == '?' || *p == '#') {
+            snprintf(err, errlen, "--smtp takes only smtp[s]://HOST:PORT (no user, path, "
+                                  "space or control character)");
+            return -1;
+        }
+    }
+    if (host[hl] == ':') {
+        long port;
+        if (ctl_parse_long(host + hl + 1, 1, 65535, &port) != 0) {
+            snprintf(err, errlen, "the port of --smtp must be a number from 1 to 65535");
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -24,4 +24,17 @@ int ctl_parse_id(const char *s, long long *out);
 /* An integer in [min, max]. Returns 0, or -1. */
 int ctl_parse_long(const char *s, long min, long max, long *out);
 
+/* An http:// or https:// URL with a host, and no white space or control
+ * character anywhere. Returns 0, or -1. */
+int ctl_check_http_url(const char *s);
+
+/* An e-mail address as the database accepts it: local@domain, neither part
+ * empty, no white space, control character, '@' (but the one), '<', '>',
+ * '"' or ','. Returns 0, or -1. */
+int ctl_check_email(const char *s);
+
+/* smtp://HOST[:PORT] or smtps://HOST[:PORT], nothing after (no path, no
+ * user). Returns 0, or -1 with err filled. */
+int ctl_check_smtp_url(const char *s, char *err, size_t errlen);
+
 #endif
