@@ -56,6 +56,7 @@ BROKER_EP="tcp://127.0.0.1:$(t_free_port)"
 FAKE_PID=$!
 T_PIDS+=($FAKE_PID)
 t_publisher pub --log-level debug --request-timeout-ms 10000
+PUB_PID=$LAST_PID
 rc=0
 wait "$FAKE_PID" || rc=$?
 eq "every alert task got a result" "0 13" "$rc $(wc -l <"$T_DIR/results.jsonl")"
@@ -130,4 +131,11 @@ for f in "$T_DIR/pub.log" "$T_DIR/results.jsonl"; do
     check "no webhook secret in $(basename "$f")" bash -c "! grep -q 'Hook42' '$f'"
 done
 check "the publisher log shows the alert tasks (debug)" grep -q "kind=KIND_ALERT" "$T_DIR/pub.log"
+# SIGTERM: the publisher stops cleanly (and, in a sanitizer build, without
+# any report)
+kill -TERM "$PUB_PID"
+prc=0
+wait "$PUB_PID" || prc=$?
+eq "publisher exits 0" 0 "$prc"
+check "no sanitizer report from the publisher" bash -c "! grep -q Sanitizer '$T_DIR/pub.log'"
 t_done
