@@ -22,7 +22,8 @@ source "$(dirname "$0")/../harness/lib.sh"
 
 t_db
 # Requests take 20 ms as on a network; an Instagram container is processed in
-# 300 ms, which the worker polls by successive requests (it has no timed wait).
+# 300 ms, which the worker reads at once, then after instagram.poll_interval_ms
+# (1 s by default: CR_STEP_WAIT, no request meanwhile).
 t_sandbox --latency-ms 20 --instagram-container-delay-ms 300 --graph-regain-minutes 1
 t_broker --backoff-ms 300 --task-timeout-ms 3000
 t_publisher pub1
