@@ -843,6 +843,339 @@ static void test_steps_reconcile_failures(void **state)
     cr_call_clear(&call, &cr_linkedin_adapter);
 }
 
+/* ---- images and comments ------------------------------------------------ */
+
+#define IMAGE "urn:li:image:C4E10AQFoyyAjHPMQuQ"
+#define IMAGE_OK "urn:li:image:7141138937766391999"
+#define COMMENT "urn:li:comment:(" URN ",7141200000000000000)"
+
+static void test_image_requests(void **state)
+{
+    fixture_t f;
+    cr_http_req_t req;
+    cr_result_t r;
+    memset(&req, 0, sizeof req);
+    memset(&r, 0, sizeof r);
+    s_fixture(&f, "https://api.linkedin.com", "With a picture", "");
+    assert_int_equal(cr_linkedin_image_init_request(&f.task, &req, &r), 0);
+    assert_string_equal(req.url, "https://api.linkedin.com/rest/images?action=initializeUpload");
+    assert_string_equal(s_req_header(&req, "LinkedIn-Version"), CR_LINKEDIN_API_VERSION);
+    assert_string_equal(s_req_header(&req, "X-Restli-Protocol-Version"), "2.0.0");
+    char *body = malloc(req.body_len + 1);
+    memcpy(body, req.body, req.body_len);
+    body[req.body_len] = '\0';
+    assert_string_equal(body,
+                        "{\"initializeUploadRequest\":{\"owner\":\"urn:li:organization:2414183\"}}");
+    free(body);
+    cr_http_req_clear(&req);
+
+    /* the post names the image */
+    char *media[] = {"https://cdn.example/a.jpg"};
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    assert_int_equal(cr_linkedin_publish_request(&f.task, IMAGE_OK, &req, &r), 0);
+    json_t *j = json_loadb(req.body, req.body_len, 0, NULL);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_object_get(j, "content"), "media"), "id")),
+        IMAGE_OK);
+    json_decref(j);
+    cr_http_req_clear(&req);
+    /* without the image's URN, or with something else: never sent */
+    assert_int_equal(cr_linkedin_publish_request(&f.task, NULL, &req, &r), -1);
+    assert_string_equal(r.error_code, "internal");
+    cr_result_clear(&r);
+    assert_int_equal(cr_linkedin_publish_request(&f.task, URN, &req, &r), -1);
+    cr_result_clear(&r);
+
+    /* the PUT: raw bytes with the token, only to an allowed origin */
+    static const unsigned char png[] = "\x89PNG\r\n\x1a\nxx";
+    cr_media_t m = {.data = (unsigned char *)png, .len = sizeof png - 1, .mime = "image/png",
+                    .name = "image.png"};
+    static const char *const allowed[] = {
+        "https://www.linkedin.com/dms-uploads/sp/D4E10AQ/uploaded-image/0?ca=vector_ads",
+        "https://api.linkedin.com/mediaUpload/C4E10AQ/feedshare-uploadedImage/0",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(cr_linkedin_upload_request(&f.task, allowed[i], &m, &req, &r), 0);
+        assert_string_equal(req.method, "PUT");
+        assert_string_equal(req.url, allowed[i]);
+        assert_string_equal(s_req_header(&req, "Authorization"), "Bearer AQV-T0ken_s3cr3t");
+        assert_string_equal(s_req_header(&req, "Content-Type"), "image/png");
+        assert_int_equal(req.body_len, sizeof png - 1);
+        assert_memory_equal(req.body, png, sizeof png - 1);
+        cr_http_req_clear(&req);
+    }
+    static const char *const refused[] = {
+        "https://evil.example/dms-uploads/x",
+        "http://www.linkedin.com/dms-uploads/x",      /* not https */
+        "https://www.linkedin.com:8443/dms-uploads/x", /* a port: not the service */
+        "https://user@www.linkedin.com/dms-uploads/x",
+        "https://www.linkedin.com.evil.example/x",
+        "ftp://www.linkedin.com/x",
+        "",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        assert_int_equal(cr_linkedin_upload_request(&f.task, refused[i], &m, &req, &r), -1);
+        assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+        assert_string_equal(r.error_code, "upload_host_refused");
+        assert_null(req.url);
+        cr_result_clear(&r);
+    }
+    /* the api_base's own origin (a sandbox, a proxy) */
+    s_fixture(&f, "http://127.0.0.1:8790/linkedin", "x", "");
+    assert_int_equal(cr_linkedin_upload_request(&f.task, "http://127.0.0.1:8790/linkedin/dms-uploads/1-a",
+                                                &m, &req, &r), 0);
+    cr_http_req_clear(&req);
+    assert_int_equal(cr_linkedin_upload_request(&f.task, "http://127.0.0.1:8791/linkedin/dms-uploads/1-a",
+                                                &m, &req, &r), -1);
+    cr_result_clear(&r);
+    /* an operator adds a host */
+    setenv("CRIEUR_LINKEDIN_UPLOAD_HOSTS", "uploads.linkedin.example", 1);
+    assert_int_equal(cr_linkedin_upload_request(&f.task, "https://uploads.linkedin.example/u/1", &m,
+                                                &req, &r), 0);
+    cr_http_req_clear(&req);
+    assert_int_equal(cr_linkedin_upload_request(&f.task, allowed[0], &m, &req, &r), -1);
+    cr_result_clear(&r);
+    unsetenv("CRIEUR_LINKEDIN_UPLOAD_HOSTS");
+}
+
+static void test_image_results(void **state)
+{
+    char url[CR_LINKEDIN_UPLOAD_URL_MAX + 1], image[CR_LINKEDIN_URN_MAX + 1];
+    cr_result_t r;
+    memset(&r, 0, sizeof r);
+    cr_http_resp_t ok = s_resp(200, NULL,
+                               "{\"value\":{\"uploadUrlExpiresAt\":1650567510704,\"uploadUrl\":"
+                               "\"https://www.linkedin.com/dms-uploads/sp/D4E10AQ/0\",\"image\":\""
+                               IMAGE_OK "\"}}");
+    assert_int_equal(cr_linkedin_image_init_result(&ok, NOW, url, image, &r), 0);
+    assert_string_equal(url, "https://www.linkedin.com/dms-uploads/sp/D4E10AQ/0");
+    assert_string_equal(image, IMAGE_OK);
+    static const char *const malformed[] = {
+        "", "{}", "{\"value\":{}}", "{\"value\":{\"uploadUrl\":\"https://x/\"}}",
+        "{\"value\":{\"uploadUrl\":\"ftp://x/\",\"image\":\"" IMAGE_OK "\"}}",
+        "{\"value\":{\"uploadUrl\":\"https://x/\",\"image\":\"" URN "\"}}",
+        "{\"value\":{\"uploadUrl\":\"https://x/\\u0000\",\"image\":\"" IMAGE_OK "\"}}",
+    };
+    for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+        cr_http_resp_t bad = s_resp(200, NULL, malformed[i]);
+        assert_int_equal(cr_linkedin_image_init_result(&bad, NOW, url, image, &r), -1);
+        assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+        assert_string_equal(r.error_code, "malformed_upload");
+        cr_result_clear(&r);
+    }
+    /* an image step never publishes: 5xx and lost answers are transient */
+    cr_http_resp_t e503 = s_resp(503, NULL, "");
+    assert_int_equal(cr_linkedin_upload_result(&e503, NOW, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    cr_result_clear(&r);
+    cr_http_resp_t lost = s_curl(CURLE_OPERATION_TIMEDOUT, 1);
+    assert_int_equal(cr_linkedin_image_init_result(&lost, NOW, url, image, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    cr_result_clear(&r);
+    cr_http_resp_t bad_img = s_resp(400, NULL, "{\"status\":400,\"code\":\"INVALID_IMAGE\","
+                                               "\"message\":\"Unsupported image format\"}");
+    assert_int_equal(cr_linkedin_upload_result(&bad_img, NOW, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(r.error_code, "INVALID_IMAGE");
+    assert_string_equal(r.error, "uploading the image: LinkedIn refused it: Unsupported image format");
+    cr_result_clear(&r);
+    cr_http_resp_t e401 = s_resp(401, NULL, "{\"status\":401,\"code\":\"EXPIRED_ACCESS_TOKEN\"}");
+    assert_int_equal(cr_linkedin_image_init_result(&e401, NOW, url, image, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED);
+    cr_result_clear(&r);
+    cr_http_resp_t e429 = s_resp(429, NULL, THROTTLED_BODY);
+    assert_int_equal(cr_linkedin_upload_result(&e429, NOW, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED);
+    assert_int_equal(r.retry_at_ms, NEXT_DAY);
+    cr_result_clear(&r);
+    cr_http_resp_t created = s_resp(201, NULL, "");
+    assert_int_equal(cr_linkedin_upload_result(&created, NOW, &r), 0);
+}
+
+static void test_comments(void **state)
+{
+    fixture_t f;
+    cr_http_req_t req;
+    cr_result_t r;
+    memset(&req, 0, sizeof req);
+    memset(&r, 0, sizeof r);
+    s_fixture(&f, "https://api.linkedin.com", "Thanks (all) #team", "");
+    f.pub.in_reply_to = URN;
+    assert_int_equal(cr_linkedin_comment_request(&f.task, &req, &r), 0);
+    assert_string_equal(req.url, "https://api.linkedin.com/rest/socialActions/"
+                                 "urn%3Ali%3Ashare%3A7141138937766391808/comments");
+    assert_int_equal(req.fresh_connection, 1);
+    json_t *j = json_loadb(req.body, req.body_len, 0, NULL);
+    json_t *want = json_pack("{s:s,s:s,s:{s:s}}", "actor", "urn:li:organization:2414183", "object",
+                             URN, "message", "text", "Thanks (all) #team"); /* plain text */
+    assert_true(json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    cr_http_req_clear(&req);
+    assert_int_equal(cr_linkedin_comments_request(&f.task, 100, &req, &r), 0);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.url, "https://api.linkedin.com/rest/socialActions/"
+                                 "urn%3Ali%3Ashare%3A7141138937766391808/comments?start=100&count=100");
+    cr_http_req_clear(&req);
+    /* refusals: not a post URN, a reply with an image */
+    f.pub.in_reply_to = "7141138937766391808";
+    assert_int_equal(cr_linkedin_comment_request(&f.task, &req, &r), -1);
+    assert_string_equal(r.error_code, "bad_reply_to");
+    cr_result_clear(&r);
+    f.pub.in_reply_to = URN;
+    char *media[] = {"/srv/a.jpg"};
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    assert_int_equal(cr_linkedin_comment_request(&f.task, &req, &r), -1);
+    assert_string_equal(r.error_code, "unsupported_media");
+    cr_result_clear(&r);
+
+    /* answers: the URN from the body, from the header, or the header's id */
+    static const struct {
+        const char *headers, *body, *urn;
+    } ok[] = {
+        {NULL, "{\"commentUrn\":\"" COMMENT "\",\"id\":\"7141200000000000000\"}", COMMENT},
+        {NULL, "{\"$URN\":\"" COMMENT "\"}", COMMENT},
+        {"x-restli-id: " COMMENT "\r\n", "", COMMENT},
+        {"x-restli-id: 7141200000000000000\r\n", "", COMMENT},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        cr_http_resp_t resp = s_resp(201, ok[i].headers, ok[i].body);
+        cr_linkedin_comment_result(&resp, URN, NOW, &r);
+        assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+        assert_string_equal(r.platform_post_id, ok[i].urn);
+        assert_string_equal(r.url, "https://www.linkedin.com/feed/update/" URN "/?commentUrn="
+                                   "urn%3Ali%3Acomment%3A%28urn%3Ali%3Ashare%3A7141138937766391808"
+                                   "%2C7141200000000000000%29");
+        cr_result_clear(&r);
+    }
+    cr_http_resp_t noid = s_resp(201, "x-restli-id: x y\r\n", "{\"commentUrn\":\"urn:li:comment:(bad)\"}");
+    cr_linkedin_comment_result(&noid, URN, NOW, &r);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE);
+    cr_result_clear(&r);
+    cr_http_resp_t lost = s_curl(CURLE_OPERATION_TIMEDOUT, 1);
+    cr_linkedin_comment_result(&lost, URN, NOW, &r);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE);
+    cr_result_clear(&r);
+    cr_http_resp_t gone = s_resp(404, NULL, "{\"status\":404,\"code\":\"NOT_FOUND\",\"message\":\"Not Found: x\"}");
+    cr_linkedin_comment_result(&gone, URN, NOW, &r);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_result_clear(&r);
+}
+
+static void test_match_comment(void **state)
+{
+    char *fp = cr_linkedin_fingerprint("Thanks  all", 11);
+    cr_linkedin_comment_found_t found;
+    static const char page[] =
+        "{\"paging\":{\"start\":0,\"count\":100,\"total\":4},\"elements\":["
+        "{\"actor\":\"urn:li:person:bob\",\"commentUrn\":\"urn:li:comment:(" URN ",1)\","
+        "\"created\":{\"time\":1700000000000},\"message\":{\"text\":\"Thanks all\"}},"
+        "{\"actor\":\"urn:li:organization:2414183\",\"commentUrn\":\"urn:li:comment:(" URN ",2)\","
+        "\"created\":{\"time\":1700000000500},\"message\":{\"text\":\"Thanks all\"}},"
+        "{\"actor\":\"urn:li:organization:2414183\",\"commentUrn\":\"urn:li:comment:(" URN ",3)\","
+        "\"created\":{\"time\":1700000000100},\"message\":{\"text\":\"Thanks all \"}},"
+        "{\"actor\":\"urn:li:organization:2414183\",\"commentUrn\":\"urn:li:comment:(" URN ",4)\","
+        "\"created\":{\"time\":1600000000000},\"message\":{\"text\":\"Thanks all\"}}]}";
+    /* by our actor, since from_ms, the oldest of several */
+    assert_int_equal(cr_linkedin_match_comment(page, sizeof page - 1, "urn:li:organization:2414183",
+                                               fp, NOW - 3600000, 0, 100, &found),
+                     CR_LINKEDIN_MATCH_FOUND);
+    assert_string_equal(found.urn, "urn:li:comment:(" URN ",3)");
+    assert_int_equal(cr_linkedin_match_comment(page, sizeof page - 1, "urn:li:organization:9", fp,
+                                               NOW - 3600000, 0, 100, &found),
+                     CR_LINKEDIN_MATCH_NONE);
+    static const char more[] = "{\"paging\":{\"start\":0,\"count\":1,\"total\":5},\"elements\":["
+                               "{\"actor\":\"a\",\"commentUrn\":\"x\"}]}";
+    assert_int_equal(cr_linkedin_match_comment(more, sizeof more - 1, "urn:li:organization:9", fp,
+                                               0, 0, 1, &found),
+                     CR_LINKEDIN_MATCH_MORE);
+    assert_int_equal(found.next_start, 1);
+    static const char *const malformed[] = {"", "[]", "{}", "{\"elements\":{}}", "null"};
+    for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++)
+        assert_int_equal(cr_linkedin_match_comment(malformed[i], strlen(malformed[i]), "a", fp, 0, 0,
+                                                   100, &found),
+                         CR_LINKEDIN_MATCH_MALFORMED);
+    free(fp);
+}
+
+static void test_steps_image_and_comment(void **state)
+{
+    fixture_t f;
+    s_fixture(&f, "http://127.0.0.1:8790/linkedin", "With a picture", "");
+    char *media[] = {"https://cdn.example/a.gif"};
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    cr_call_t call;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_linkedin_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://cdn.example/a.gif");
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t dl = s_resp(200, NULL, "GIF89a....");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &dl), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "http://127.0.0.1:8790/linkedin/rest/images?action=initializeUpload");
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t init = s_resp(200, NULL,
+                                 "{\"value\":{\"uploadUrl\":\"http://127.0.0.1:8790/linkedin/"
+                                 "dms-uploads/1-ab\",\"image\":\"" IMAGE_OK "\"}}");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &init), CR_STEP_REQUEST);
+    assert_string_equal(call.req.method, "PUT");
+    assert_int_equal(call.req.body_len, 10);
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t put = s_resp(201, NULL, "");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &put), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "http://127.0.0.1:8790/linkedin/rest/posts");
+    assert_non_null(strstr(call.req.body, "\"content\":{\"media\":{\"id\":\"" IMAGE_OK "\",\"altText\":\"\"}}"));
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t created = s_resp(201, "x-restli-id: " URN "\r\n", "");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &created), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, URN);
+    cr_call_clear(&call, &cr_linkedin_adapter);
+
+    /* a reply, reconciling: the comments are read first; found: no POST */
+    s_fixture(&f, "http://127.0.0.1:8790/linkedin", "Thanks all", "");
+    f.pub.in_reply_to = URN;
+    f.task.reconcile = 1;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_linkedin_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    assert_non_null(strstr(call.req.url, "/comments?start=0&count=100"));
+    cr_http_req_clear(&call.req);
+    static const char page[] =
+        "{\"paging\":{\"start\":0,\"count\":100,\"total\":1},\"elements\":["
+        "{\"actor\":\"urn:li:organization:2414183\",\"commentUrn\":\"" COMMENT "\","
+        "\"created\":{\"time\":1700000000100},\"message\":{\"text\":\"Thanks all\"}}]}";
+    cr_http_resp_t found = s_resp(200, NULL, page);
+    assert_int_equal(cr_linkedin_adapter.step(&call, &found), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_int_equal(call.result.reconciled, 1);
+    assert_string_equal(call.result.platform_post_id, COMMENT);
+    cr_call_clear(&call, &cr_linkedin_adapter);
+    /* not found: the comment is posted */
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_linkedin_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t none = s_resp(200, NULL, "{\"paging\":{\"total\":0},\"elements\":[]}");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &none), CR_STEP_REQUEST);
+    assert_string_equal(call.req.method, "POST");
+    assert_non_null(strstr(call.req.url, "/comments"));
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t c201 = s_resp(201, "x-restli-id: " COMMENT "\r\n", "");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &c201), CR_STEP_DONE);
+    assert_string_equal(call.result.platform_post_id, COMMENT);
+    assert_int_equal(call.result.reconciled, 0);
+    cr_call_clear(&call, &cr_linkedin_adapter);
+    /* the comments cannot be read back: unconfirmed, nothing posted */
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_linkedin_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t denied = s_resp(403, NULL, "{\"status\":403,\"code\":\"ACCESS_DENIED\",\"message\":\"no\"}");
+    assert_int_equal(cr_linkedin_adapter.step(&call, &denied), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED);
+    cr_call_clear(&call, &cr_linkedin_adapter);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +1204,11 @@ int main(void)
         cmocka_unit_test(test_steps_reconcile_not_found),
         cmocka_unit_test(test_steps_reconcile_pages),
         cmocka_unit_test(test_steps_reconcile_failures),
+        cmocka_unit_test(test_image_requests),
+        cmocka_unit_test(test_image_results),
+        cmocka_unit_test(test_comments),
+        cmocka_unit_test(test_match_comment),
+        cmocka_unit_test(test_steps_image_and_comment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_x: the X adapter's pure request builders, response classifiers,
  * content fingerprint and read-back matcher, and its step machine, against
  * canned platform answers (no network). */
+#define _GNU_SOURCE /* memmem */
 #include "cr_adapter.h"
 #include "cr_adapters.h"
 #include "cr_x.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -995,6 +997,231 @@ static void test_steps_reconcile_failures(void **state)
     cr_call_clear(&call, &cr_x_adapter);
 }
 
+/* ---- images ------------------------------------------------------------- */
+
+static const unsigned char s_jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F', 0, 1};
+
+static void test_media_requests(void **state)
+{
+    fixture_t f;
+    cr_http_req_t req;
+    cr_result_t res;
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    s_fixture(&f, "http://127.0.0.1:8790/x/", "", "");
+    cr_media_t m = {.data = (unsigned char *)s_jpeg, .len = sizeof s_jpeg, .mime = "image/jpeg",
+                    .name = "image.jpg"};
+    assert_int_equal(cr_x_upload_request(&f.task, &m, &req, &res), 0);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.url, "http://127.0.0.1:8790/x/2/media/upload");
+    assert_string_equal(s_req_header(&req, "Authorization"), "Bearer x-T0ken_s3cr3t");
+    const char *ct = s_req_header(&req, "Content-Type");
+    assert_non_null(ct);
+    assert_true(strncmp(ct, "multipart/form-data; boundary=", 30) == 0);
+    /* the bytes as they are, and the category */
+    assert_non_null(memmem(req.body, req.body_len, s_jpeg, sizeof s_jpeg));
+    assert_non_null(memmem(req.body, req.body_len,
+                           "name=\"media\"; filename=\"image.jpg\"\r\nContent-Type: image/jpeg", 58));
+    assert_non_null(memmem(req.body, req.body_len,
+                           "name=\"media_category\"\r\n\r\ntweet_image\r\n", 37));
+    cr_http_req_clear(&req);
+
+    /* the tweet names the uploaded ids, in order, and a reply keeps its parent */
+    char *media[] = {"https://cdn.example/a.png", "/srv/media/b.jpg"};
+    f.pub.media = media;
+    f.pub.n_media = 2;
+    f.pub.in_reply_to = "1445880548472328192";
+    const char *ids[] = {"1880028106020515840", "1880028106020515841"};
+    assert_int_equal(cr_x_publish_request(&f.task, ids, 2, &req, &res), 0);
+    char *body = s_req_body(&req);
+    assert_string_equal(body, "{\"text\":\"\",\"reply\":{\"in_reply_to_tweet_id\":"
+                              "\"1445880548472328192\"},\"media\":{\"media_ids\":"
+                              "[\"1880028106020515840\",\"1880028106020515841\"]}}");
+    free(body);
+    cr_http_req_clear(&req);
+    /* ids that do not match the task: a bug, never sent */
+    assert_int_equal(cr_x_publish_request(&f.task, ids, 1, &req, &res), -1);
+    assert_string_equal(res.error_code, "internal");
+    cr_result_clear(&res);
+    const char *bad[] = {"18800281060205158x", "1"};
+    assert_int_equal(cr_x_publish_request(&f.task, bad, 2, &req, &res), -1);
+    assert_string_equal(res.error_code, "internal");
+    cr_result_clear(&res);
+    assert_null(req.url);
+}
+
+static void test_media_check(void **state)
+{
+    fixture_t f;
+    cr_result_t res;
+    memset(&res, 0, sizeof res);
+    s_fixture(&f, "https://api.x.com", "hi", "");
+    char *four[] = {"https://a.example/1.jpg", "/m/2.png", "file:///m/3.gif", "http://a/4.webp"};
+    f.pub.media = four;
+    f.pub.n_media = 4;
+    assert_int_equal(cr_x_media_check(&f.task, &res), 0);
+    char *five[] = {"/m/1.jpg", "/m/2.jpg", "/m/3.jpg", "/m/4.jpg", "/m/5.jpg"};
+    f.pub.media = five;
+    f.pub.n_media = 5;
+    assert_int_equal(cr_x_media_check(&f.task, &res), -1);
+    assert_int_equal(res.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(res.error_code, "too_many_media");
+    assert_non_null(strstr(res.error, "X takes at most 4 per tweet"));
+    cr_result_clear(&res);
+    char *rel[] = {"/m/1.jpg", "pictures/2.jpg"};
+    f.pub.media = rel;
+    f.pub.n_media = 2;
+    assert_int_equal(cr_x_media_check(&f.task, &res), -1);
+    assert_string_equal(res.error_code, "bad_media");
+    assert_non_null(strstr(res.error, "media item 2"));
+    cr_result_clear(&res);
+}
+
+static cr_result_t s_upload(long status, const char *headers, const char *body, char *id)
+{
+    cr_http_resp_t r = s_resp(status, headers, body);
+    cr_result_t res;
+    memset(&res, 0, sizeof res);
+    int rc = cr_x_upload_result(&r, NOW, id, &res);
+    assert_int_equal(rc, status >= 200 && status < 300 && id[0] ? 0 : -1);
+    return res;
+}
+
+static void test_upload_result(void **state)
+{
+    char id[CR_X_ID_MAX + 1];
+    cr_result_t r = s_upload(200, NULL,
+                             "{\"data\":{\"id\":\"1880028106020515840\",\"media_key\":"
+                             "\"3_1880028106020515840\",\"size\":1234,\"expires_after_secs\":86400}}",
+                             id);
+    assert_string_equal(id, "1880028106020515840");
+    assert_int_equal(r.outcome, 0);
+    cr_result_clear(&r);
+    /* a 2xx without a usable id: nothing was published, upload again */
+    static const char *malformed[] = {"", "{}", "{\"data\":{\"id\":123}}", "{\"data\":{\"id\":\"1 2\"}}",
+                                      "[1]", "{\"data\":null}"};
+    for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+        r = s_upload(200, NULL, malformed[i], id);
+        assert_string_equal(id, "");
+        assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+        assert_string_equal(r.error_code, "malformed_upload");
+        cr_result_clear(&r);
+    }
+    /* X refuses the image: permanent, with X's words */
+    r = s_upload(400, NULL,
+                 "{\"errors\":[{\"parameters\":{\"media\":[\"\"]},\"message\":\"The media type is "
+                 "not supported\"}],\"title\":\"Invalid Request\",\"detail\":\"One or more "
+                 "parameters to your request was invalid.\",\"type\":"
+                 "\"https://api.x.com/2/problems/invalid-request\"}",
+                 id);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    assert_string_equal(r.error_code, "invalid-request");
+    assert_string_equal(r.error, "X refused the image: One or more parameters to your request was "
+                                 "invalid. The media type is not supported");
+    assert_int_equal(r.http_status, 400);
+    cr_result_clear(&r);
+    r = s_upload(413, NULL, "", id);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_result_clear(&r);
+    r = s_upload(401, NULL, UNAUTHORIZED_BODY, id);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED);
+    cr_result_clear(&r);
+    r = s_upload(429, "x-rate-limit-reset: 1700000900\r\n", TOO_MANY_BODY, id);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED);
+    assert_int_equal(r.retry_at_ms, 1700000900000LL);
+    assert_non_null(strstr(r.error, "image uploads are rate limited"));
+    cr_result_clear(&r);
+    /* an upload is not a post: 5xx and a lost answer are transient, never indeterminate */
+    r = s_upload(503, NULL, "", id);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_non_null(strstr(r.error, "nothing was published"));
+    cr_result_clear(&r);
+    cr_http_resp_t lost = s_curl(CURLE_OPERATION_TIMEDOUT, 1);
+    assert_int_equal(cr_x_upload_result(&lost, NOW, id, &r), -1);
+    assert_int_equal(r.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_string_equal(r.error_code, "curl:28");
+    cr_result_clear(&r);
+}
+
+static void test_steps_media(void **state)
+{
+    /* a local file, then a URL: upload, download + upload, tweet with both ids */
+    char path[] = "/tmp/test_x_media_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, s_jpeg, sizeof s_jpeg), (ssize_t)sizeof s_jpeg);
+    close(fd);
+    fixture_t f;
+    s_fixture(&f, "https://api.x.com", "Two pictures", "");
+    char *media[] = {path, "https://cdn.example/b.png"};
+    f.pub.media = media;
+    f.pub.n_media = 2;
+    cr_call_t call;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_x_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://api.x.com/2/media/upload");
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t up1 = s_resp(200, NULL, "{\"data\":{\"id\":\"111\"}}");
+    assert_int_equal(cr_x_adapter.step(&call, &up1), CR_STEP_REQUEST);
+    assert_string_equal(call.req.method, "GET");
+    assert_string_equal(call.req.url, "https://cdn.example/b.png");
+    assert_null(s_req_header(&call.req, "Authorization")); /* the token stays with X */
+    cr_http_req_clear(&call.req);
+    static const char png[] = "\x89PNG\r\n\x1a\nrest";
+    cr_http_resp_t dl = s_resp(200, NULL, NULL);
+    dl.body = png;
+    dl.body_len = sizeof png - 1;
+    assert_int_equal(cr_x_adapter.step(&call, &dl), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://api.x.com/2/media/upload");
+    assert_non_null(memmem(call.req.body, call.req.body_len, "Content-Type: image/png", 23));
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t up2 = s_resp(200, NULL, "{\"data\":{\"id\":\"222\"}}");
+    assert_int_equal(cr_x_adapter.step(&call, &up2), CR_STEP_REQUEST);
+    assert_string_equal(call.req.url, "https://api.x.com/2/tweets");
+    assert_int_equal(call.req.fresh_connection, 1);
+    char *body = s_req_body(&call.req);
+    assert_string_equal(body, "{\"text\":\"Two pictures\",\"media\":{\"media_ids\":[\"111\",\"222\"]}}");
+    free(body);
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t ok = s_resp(201, NULL, "{\"data\":{\"id\":\"9\",\"text\":\"x\"}}");
+    assert_int_equal(cr_x_adapter.step(&call, &ok), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_string_equal(call.result.platform_post_id, "9");
+    cr_call_clear(&call, &cr_x_adapter);
+
+    /* a refused upload ends the call: nothing is tweeted */
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_x_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t refused = s_resp(400, NULL, "{\"detail\":\"bad image\"}");
+    assert_int_equal(cr_x_adapter.step(&call, &refused), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
+    cr_call_clear(&call, &cr_x_adapter);
+
+    /* a download that is no image: permanent before any upload */
+    cr_call_init(&call, &f.task);
+    media[0] = "https://cdn.example/page.html";
+    f.pub.n_media = 1;
+    assert_int_equal(cr_x_adapter.step(&call, NULL), CR_STEP_REQUEST);
+    cr_http_req_clear(&call.req);
+    cr_http_resp_t html = s_resp(200, NULL, "<html>");
+    assert_int_equal(cr_x_adapter.step(&call, &html), CR_STEP_DONE);
+    assert_string_equal(call.result.error_code, "media_not_image");
+    cr_call_clear(&call, &cr_x_adapter);
+
+    /* reconciling an image-only post cannot recognise it: unconfirmed, no request */
+    s_fixture(&f, "https://api.x.com", "", "");
+    f.pub.media = media;
+    f.pub.n_media = 1;
+    f.task.reconcile = 1;
+    cr_call_init(&call, &f.task);
+    assert_int_equal(cr_x_adapter.step(&call, NULL), CR_STEP_DONE);
+    assert_int_equal(call.result.outcome, CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED);
+    assert_null(call.req.url);
+    cr_call_clear(&call, &cr_x_adapter);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1024,6 +1251,10 @@ int main(void)
         cmocka_unit_test(test_steps_reconcile_not_found),
         cmocka_unit_test(test_steps_reconcile_pages),
         cmocka_unit_test(test_steps_reconcile_failures),
+        cmocka_unit_test(test_media_requests),
+        cmocka_unit_test(test_media_check),
+        cmocka_unit_test(test_upload_result),
+        cmocka_unit_test(test_steps_media),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
