@@ -16,6 +16,11 @@
 #      an image (Facebook upload), an image the platform cannot process
 #      (Threads: a PNG, container ERROR), a file that does not exist;
 #  (e) text posts still go the text way (Facebook /feed, Threads TEXT).
+#  (f) replies (crieur.schedule_reply) to the posts of (a)-(c): a Facebook
+#      comment, an Instagram comment on the media, a Threads reply
+#      (reply_to_id), each published with the platform id of the reply and
+#      seen under its parent on the platform; a reply to an id the platform
+#      does not know fails at once with Graph's code 100, nothing published.
 T_NAME=e2e_graph_media
 source "$(dirname "$0")/../harness/lib.sh"
 
@@ -134,5 +139,47 @@ eq "facebook (e) text post: /feed, no media on the ledger" "published|$(pid "$FB
 eq "threads (e) text post: no media on the ledger" "published|$(pid "$TH_TEXT")|" \
     "$(sql "select status from crieur.post where id = $TH_TEXT")|$(entry threads "Text only on threads")"
 eq "one ledger entry per published post" 6 "$(jq '.count' <<<"$LEDGER")"
+
+# (f) replies
+reply() { # HANDLE BODY IN_REPLY_TO
+    sql "select crieur.schedule_reply($(acc "$1"), \$b\$$2\$b\$, now(), \$r\$$3\$r\$)"
+}
+FB_PARENT=$(pid "$FB_URL") IG_PARENT=$(pid "$IG_URL") TH_PARENT=$(pid "$TH_URL")
+R_FB=$(reply 1101 "Thanks from facebook" "$FB_PARENT")
+R_IG=$(reply 2201 "Thanks from instagram" "$IG_PARENT")
+R_TH=$(reply 3301 "Thanks from threads" "$TH_PARENT")
+X_FB=$(reply 1101 "To nowhere on facebook" "1101_999999")
+X_IG=$(reply 2201 "To nowhere on instagram" "999999")
+X_TH=$(reply 3301 "To nowhere on threads" "424242")
+REPLIES="$R_FB,$R_IG,$R_TH,$X_FB,$X_IG,$X_TH"
+wait_for "every reply to end" 30 \
+    bash -c "[ \"\$(psql \"$CRIEUR_DATABASE_URL\" -XqAtc \"select count(*) from crieur.post
+        where id in ($REPLIES) and status = 'scheduled'\")\" = 0 ]" || true
+eq "(f) replies published, the others failed" "published published published failed failed failed" \
+    "$(sql "select string_agg(status, ' ' order by id) from crieur.post where id in ($REPLIES)")"
+LEDGER=$(curl -fsS "$SANDBOX/_sandbox/ledger")
+for r in "facebook $R_FB Thanks from facebook" "instagram $R_IG Thanks from instagram" \
+         "threads $R_TH Thanks from threads"; do
+    set -- $r
+    eq "$1 (f) the reply is on the platform once, with the reply's own id" "$(pid "$2")|" \
+        "$(entry "$1" "${*:3}")"
+done
+TOK=(-H "Authorization: Bearer tok-1101")
+eq "facebook (f) a comment on the post" "$(pid "$R_FB") Thanks from facebook" \
+    "$(curl -fsS "${TOK[@]}" "$SANDBOX/facebook/$FB_PARENT/comments?fields=id,message" \
+        | jq -r '.data | map("\(.id) \(.message)") | join("|")')"
+eq "instagram (f) a comment on the media" "$(pid "$R_IG") Thanks from instagram" \
+    "$(curl -fsS -H "Authorization: Bearer tok-2201" "$SANDBOX/instagram/$IG_PARENT/comments?fields=id,text" \
+        | jq -r '.data | map("\(.id) \(.text)") | join("|")')"
+eq "threads (f) a reply to the thread" "$(pid "$R_TH") Thanks from threads" \
+    "$(curl -fsS -H "Authorization: Bearer tok-3301" "$SANDBOX/threads/$TH_PARENT/replies?fields=id,text" \
+        | jq -r '.data | map("\(.id) \(.text)") | join("|")')"
+for x in $X_FB $X_IG $X_TH; do
+    check "(f) post $x: a reply to an unknown id failed after one permanent attempt, Graph code 100" \
+        grep -Eq '^1 permanent 100(/33)?$' <<<"$(sql "select count(*) || ' ' || min(outcome) || ' ' || min(error_code)
+            from crieur.attempt where ref_id = $x")"
+done
+eq "(f) nothing published for them" 0 \
+    "$(jq '[.entries[] | select(.text | startswith("To nowhere"))] | length' <<<"$LEDGER")"
 
 t_done
