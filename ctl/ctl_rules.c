@@ -323,7 +323,7 @@ int ctl_rules_check_media(const char *platform, const ctl_media_t *m, size_t n, 
     }
     if (n == 0) return 0;
     if (is_reply && s_media_rules[k].reply_text_only) {
-        snprintf(err, errlen, "a %s reply is a comment, which carries text only: remove --media "
+        snprintf(err, errlen, "%s replies are comments, which carry text only: remove --media "
                               "or publish a post instead of a reply", name);
         return -1;
     }

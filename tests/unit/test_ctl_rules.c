@@ -376,7 +376,7 @@ static void test_media_rules(void **state)
     /* Facebook and Instagram replies are comments: text only */
     m[0] = s_url("https://cdn.example.com/a.png");
     assert_int_equal(ctl_rules_check_media("facebook", m, 1, 1, 0, err, sizeof err), -1);
-    assert_string_equal(err, "a Facebook reply is a comment, which carries text only: remove "
+    assert_string_equal(err, "Facebook replies are comments, which carry text only: remove "
                              "--media or publish a post instead of a reply");
     assert_int_equal(ctl_rules_check_media("instagram", m, 1, 1, 0, err, sizeof err), -1);
     assert_int_equal(ctl_rules_check_media("threads", m, 1, 1, 0, err, sizeof err), 0);
