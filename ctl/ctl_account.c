@@ -432,7 +432,8 @@ static const ctl_opt_t s_no_opts[] = {{NULL, NULL, NULL}};
     "Where the platform renews tokens (x and linkedin with the refresh token, threads\n"   \
     "with the access token), a refresh runs before the token expires; without an expiry\n" \
     "it runs when the platform refuses the token.\n"                                       \
-    "TIME is one of:\n" CTL_WHEN_FORMS
+    "TIME is +2h, +60d (from now), 2026-12-01 09:30[:00] (the client's time zone), or\n"  \
+    "an absolute time: 2026-12-01T08:30:00Z, 2026-12-01T09:30+01:00.\n"
 
 static const ctl_opt_t s_list_opts[] = {
     {"client", "CLIENT", "only this client's accounts (name or id)"},
