@@ -11,8 +11,13 @@
  *   limit; estimated_time_to_regain_access in minutes);
  * - requests: node paths under the account's api_base (which carries the
  *   Graph version, e.g. https://graph.facebook.com/v21.0: configuration, not
- *   code), the token as a Bearer header, form-encoded writes, each on a fresh
- *   connection (no idempotency anywhere: a write is never re-sent by libcurl);
+ *   code), the token as a Bearer header, form-encoded writes (multipart for
+ *   an uploaded Facebook photo), each on a fresh connection (no idempotency
+ *   anywhere: a write is never re-sent by libcurl);
+ * - media and replies: images by URL (or an upload for Facebook photos), one
+ *   per post; containers polled with CR_STEP_WAIT ({platform}.poll_interval_ms,
+ *   {platform}.max_polls); a reply's read-back looks among the replies of the
+ *   object it answers;
  * - reconciliation: reading an account's recent posts back (newest first,
  *   Graph paging with cursors) and finding this post by a text fingerprint
  *   (cr_x_fingerprint: whitespace-insensitive, links left out).
