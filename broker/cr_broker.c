@@ -628,13 +628,40 @@ static const char *s_val(PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* Seals an account's plaintext credentials (written through the SQL
+ * interface) in the next cycle: hex is the stored access token as read (the
+ * update applies only if it is still that), refresh its plaintext refresh
+ * token or NULL. */
+static void s_queue_seal(cr_broker_t *self, int64_t account, const char *hex, const char *access,
+                         const char *refresh)
+{
+    if (self->n_seal >= 1000 || !access) return;
+    const cr_secret_key_t *key = self->cfg->secret_key;
+    size_t al = 0, rl = 0;
+    uint8_t *as = cr_secret_seal(key, access, strlen(access), &al);
+    uint8_t *rs = refresh ? cr_secret_seal(key, refresh, strlen(refresh), &rl) : NULL;
+    char *ah = as ? cr_hex_encode(as, al) : NULL;
+    char *rh = rs ? cr_hex_encode(rs, rl) : NULL;
+    if (ah && (rh || !refresh)) {
+        if (self->n_seal) cr_buf_add(&self->seal, ",", 1);
+        cr_buf_printf(&self->seal, "{\"a\":%" PRId64 ",\"k\":\"%s\",\"p\":\"%s\",\"c\":\"%s\"",
+                      account, cr_secret_key_id(key), hex, ah);
+        if (rh) cr_buf_printf(&self->seal, ",\"r\":\"%s\"", rh);
+        cr_buf_add(&self->seal, "}", 1);
+        self->n_seal++;
+    }
+    free(as);
+    free(rs);
+    free(ah);
+    free(rh);
+}
+
 /* Opens a credential from the claim: hex of the sealed bytes and the id of
  * the key that sealed them (NULL: plaintext written through the SQL
- * interface; it is queued for sealing). Returns 0 with *plain (malloc'd,
- * NUL-terminated; NULL for an empty column), or -1 with why filled. */
-static int s_open_credential(cr_broker_t *self, int64_t account, const char *hex,
-                             const char *key_id, int refresh, char **plain, char *why,
-                             size_t whylen)
+ * interface). Returns 0 with *plain (malloc'd, NUL-terminated; NULL for an
+ * empty column), or -1 with why filled. */
+static int s_open_credential(cr_broker_t *self, const char *hex, const char *key_id, char **plain,
+                             char *why, size_t whylen)
 {
     *plain = NULL;
     if (!hex || !*hex) return 0;
@@ -655,19 +682,6 @@ static int s_open_credential(cr_broker_t *self, int64_t account, const char *hex
         }
         memcpy(p, raw, n);
         p[n] = '\0';
-        if (!refresh && self->n_seal < 1000) {
-            size_t sl = 0;
-            uint8_t *sealed = cr_secret_seal(key, raw, n, &sl);
-            char *sh = sealed ? cr_hex_encode(sealed, sl) : NULL;
-            if (sh) {
-                if (self->n_seal) cr_buf_add(&self->seal, ",", 1);
-                cr_buf_printf(&self->seal, "{\"a\":%" PRId64 ",\"k\":\"%s\",\"p\":\"%s\",\"c\":\"%s\"}",
-                              account, cr_secret_key_id(key), hex, sh);
-                self->n_seal++;
-            }
-            free(sh);
-            free(sealed);
-        }
         explicit_bzero(raw, n);
         free(raw);
         if (strlen(p) != n) { /* a NUL inside: not a usable token */
@@ -752,20 +766,21 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
             int64_t acc = s_int64(res, i, 9);
             cr_job_set_account(job, acc, s_int64(res, i, 10), s_val(res, i, 11),
                                s_val(res, i, 12), s_val(res, i, 13), NULL);
-            char *tok = NULL;
+            char *tok = NULL, *rt = NULL;
             const char *key_id = s_val(res, i, 20);
-            if (s_open_credential(self, kind == CRIEUR__JOB_KIND__KIND_ALERT ? 0 : acc,
-                                  s_val(res, i, 14), key_id,
-                                  kind == CRIEUR__JOB_KIND__KIND_ALERT, &tok, why, sizeof why) != 0)
+            if (s_open_credential(self, s_val(res, i, 14), key_id, &tok, why, sizeof why) != 0 ||
+                s_open_credential(self, s_val(res, i, 21), key_id, &rt, why, sizeof why) != 0)
                 cred_bad = 1;
+            /* plaintext written through SQL: sealed by the next cycle (alert
+             * channels are always written sealed by crieurctl) */
+            if (!cred_bad && !key_id && tok && kind != CRIEUR__JOB_KIND__KIND_ALERT)
+                s_queue_seal(self, acc, s_val(res, i, 14), tok, rt);
             cr_job_take_token(job, tok);
-            if (!cred_bad && kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH) {
-                char *rt = NULL;
-                if (s_open_credential(self, acc, s_val(res, i, 21), key_id, 1, &rt, why,
-                                      sizeof why) != 0)
-                    cred_bad = 1;
+            if (kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH) {
                 cr_job_set_refresh(job, rt, s_int64(res, i, 22));
+                rt = NULL;
             }
+            cr_secret_plain_free(rt);
         }
         if (kind == CRIEUR__JOB_KIND__KIND_PUBLISH) {
             cr_job_set_publish(job, s_int64(res, i, 4), s_val(res, i, 5), s_val(res, i, 6),

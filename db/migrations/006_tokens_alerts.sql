@@ -371,13 +371,13 @@ BEGIN
             FROM crieur.account ac WHERE ac.id = v_row.acc FOR UPDATE;
             CONTINUE WHEN NOT FOUND OR v_acc.status <> 'active';
             IF crieur.schedule_refresh(v_acc.id, now()) THEN
-                UPDATE crieur.account SET status = 'refreshing',
+                UPDATE crieur.account ac SET status = 'refreshing',
                        status_reason = format('refreshing the token: %s', coalesce(nullif(v_row.err, ''), 'the platform refused it'))
-                WHERE id = v_acc.id;
+                WHERE ac.id = v_acc.id;
             ELSE
-                UPDATE crieur.account SET status = 'auth_failed',
+                UPDATE crieur.account ac SET status = 'auth_failed',
                        status_reason = coalesce(nullif(v_row.err, ''), 'the platform refused the access token')
-                WHERE id = v_acc.id;
+                WHERE ac.id = v_acc.id;
                 INSERT INTO crieur.alert (client_id, account_id, kind, severity, message)
                 VALUES (v_acc.client_id, v_acc.id, 'account_auth_failed', 'critical',
                         format('account %s (%s on %s): the platform refused its token (%s); its posts wait. Reconnect it: crieurctl account token %s --token-file FILE',
@@ -393,44 +393,47 @@ BEGIN
             FROM crieur.account ac JOIN crieur.platform pl ON pl.name = ac.platform
             WHERE ac.id = v_row.acc FOR UPDATE OF ac;
             IF NOT FOUND THEN
-                DELETE FROM crieur.job WHERE id = v_row.j;
+                DELETE FROM crieur.job jb WHERE jb.id = v_row.j;
                 CONTINUE;
             END IF;
             IF v_row.action = 'renew' AND (v_row.ta IS NULL OR v_row.ta !~ '^[0-9a-f]+$' OR v_row.k IS NULL
                                        OR (v_row.tr IS NOT NULL AND v_row.tr !~ '^[0-9a-f]+$')) THEN
                 -- an OK without usable credentials: try again shortly
-                UPDATE crieur.job SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL,
-                       errors = errors + 1, last_error = 'refresh answered without credentials',
+                UPDATE crieur.job jb SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL,
+                       errors = jb.errors + 1, last_error = 'refresh answered without credentials',
                        run_at = now() + interval '1 minute'
-                WHERE id = v_row.j;
+                WHERE jb.id = v_row.j;
                 CONTINUE;
             END IF;
             IF v_row.action = 'renew' THEN
-                UPDATE crieur.account SET credentials = decode(v_row.ta, 'hex'), credentials_key = v_row.k,
+                UPDATE crieur.account ac SET credentials = decode(v_row.ta, 'hex'), credentials_key = v_row.k,
                        refresh_credentials = CASE WHEN v_row.tr IS NOT NULL THEN decode(v_row.tr, 'hex')
-                                                  ELSE refresh_credentials END,
+                                                  ELSE ac.refresh_credentials END,
                        token_expires_at = CASE WHEN coalesce(v_row.te, 0) > 0 THEN to_timestamp(v_row.te / 1000.0) END,
-                       status = CASE WHEN status IN ('refreshing', 'auth_failed') THEN 'active' ELSE status END,
-                       status_reason = CASE WHEN status IN ('refreshing', 'auth_failed') THEN NULL ELSE status_reason END
-                WHERE id = v_acc.id;
+                       status = CASE WHEN ac.status IN ('refreshing', 'auth_failed') THEN 'active' ELSE ac.status END,
+                       status_reason = CASE WHEN ac.status IN ('refreshing', 'auth_failed') THEN NULL ELSE ac.status_reason END
+                WHERE ac.id = v_acc.id;
                 IF coalesce(v_row.te, 0) > 0 THEN
                     -- the next refresh: a margin before expiry, or at half the
                     -- token's life when it is shorter than the margin
-                    UPDATE crieur.job SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL,
+                    UPDATE crieur.job jb SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL,
                            errors = 0, last_error = NULL, needs_reconcile = false,
                            run_at = greatest(to_timestamp(v_row.te / 1000.0) - coalesce(v_acc.refresh_margin, interval '0'),
                                              now() + (to_timestamp(v_row.te / 1000.0) - now()) / 2, now())
-                    WHERE id = v_row.j;
+                    WHERE jb.id = v_row.j;
                 ELSE
-                    DELETE FROM crieur.job WHERE id = v_row.j;
+                    DELETE FROM crieur.job jb WHERE jb.id = v_row.j;
                 END IF;
-                UPDATE crieur.job SET run_at = now()
-                WHERE account_id = v_acc.id AND kind = 'publish' AND state = 'scheduled' AND run_at > now();
+                -- the posts that waited for the token (their time has come), not later ones
+                UPDATE crieur.job jb SET run_at = now()
+                FROM crieur.post p
+                WHERE jb.account_id = v_acc.id AND jb.kind = 'publish' AND jb.state = 'scheduled'
+                  AND jb.run_at > now() AND p.id = jb.ref_id AND p.scheduled_at <= now();
                 PERFORM pg_notify('crieur_jobs', '');
             ELSIF v_row.action IN ('final', 'dead') AND v_row.o <> 'cancelled' THEN
-                UPDATE crieur.account SET status = 'auth_failed',
+                UPDATE crieur.account ac SET status = 'auth_failed',
                        status_reason = format('token refresh failed: %s', coalesce(nullif(v_row.e, ''), v_row.o))
-                WHERE id = v_acc.id AND status <> 'disabled';
+                WHERE ac.id = v_acc.id AND ac.status <> 'disabled';
                 INSERT INTO crieur.alert (client_id, account_id, kind, severity, message)
                 VALUES (v_acc.client_id, v_acc.id, 'token_refresh_failed', 'critical',
                         format('account %s (%s on %s): its token could not be refreshed (%s%s); the account is paused and its posts wait. Reconnect it: crieurctl account token %s --token-file FILE [--refresh-token-file FILE]',
@@ -563,7 +566,9 @@ BEGIN
                u.needs_reconcile AND NOT coalesce(pl.idempotent, true),
                (extract(epoch FROM coalesce(p.scheduled_at, u.run_at)) * 1000)::bigint,
                CASE WHEN ac.id IS NOT NULL THEN ac.credentials_key ELSE ch.secret_key END,
-               CASE WHEN u.kind = 'token_refresh' THEN encode(ac.refresh_credentials, 'hex') END,
+               -- a refresh needs it; a plaintext one is returned to be sealed
+               CASE WHEN u.kind = 'token_refresh' OR ac.credentials_key IS NULL
+                    THEN encode(ac.refresh_credentials, 'hex') END,
                (extract(epoch FROM ac.token_expires_at) * 1000)::bigint,
                p.in_reply_to,
                al.id, al.severity, al.kind,

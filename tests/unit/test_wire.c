@@ -502,11 +502,40 @@ static void test_round_trip_edges(void **state)
     /* Every kind of task that needs no payload, with an account or without. */
     s_samples_init(s);
     for (int kind = CRIEUR__JOB_KIND__KIND_MONITOR; kind <= CRIEUR__JOB_KIND__KIND_NOOP; kind++) {
+        if (kind == CRIEUR__JOB_KIND__KIND_ALERT || kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH)
+            continue; /* these need their payload: below */
         s->task_monitor.kind = (Crieur__JobKind)kind;
         s->task_monitor.account = kind % 2 ? &s->account : NULL;
         env = s_envelope(s, CRIEUR__ENVELOPE__BODY_TASKS);
         s_expect_env_ok(&env);
     }
+    /* Alert and token refresh tasks: refused without their payload or an
+     * account (the channel, the account refreshed), accepted with both. */
+    Crieur__AlertPayload alert = CRIEUR__ALERT_PAYLOAD__INIT;
+    Crieur__RefreshPayload refresh = CRIEUR__REFRESH_PAYLOAD__INIT;
+    alert.alert_id = 7;
+    alert.text = "post 3 failed";
+    refresh.refresh_token = "r";
+    for (int k = 0; k < 2; k++) {
+        s->task_monitor.kind = k ? CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH : CRIEUR__JOB_KIND__KIND_ALERT;
+        s->task_monitor.account = &s->account;
+        s->task_monitor.payload_case = CRIEUR__TASK__PAYLOAD__NOT_SET;
+        env = s_envelope(s, CRIEUR__ENVELOPE__BODY_TASKS);
+        s_expect_env_err(&env, CR_WIRE_INVALID);
+        if (k) {
+            s->task_monitor.payload_case = CRIEUR__TASK__PAYLOAD_REFRESH;
+            s->task_monitor.refresh = &refresh;
+        } else {
+            s->task_monitor.payload_case = CRIEUR__TASK__PAYLOAD_ALERT;
+            s->task_monitor.alert = &alert;
+        }
+        env = s_envelope(s, CRIEUR__ENVELOPE__BODY_TASKS);
+        s_expect_env_ok(&env);
+        s->task_monitor.account = NULL;
+        env = s_envelope(s, CRIEUR__ENVELOPE__BODY_TASKS);
+        s_expect_env_err(&env, CR_WIRE_INVALID);
+    }
+    s_samples_init(s);
     /* A publish payload with empty optional fields, zero and negative times. */
     s->publish.n_media = 0;
     s->publish.media = NULL;
