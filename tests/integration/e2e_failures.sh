@@ -25,9 +25,9 @@ a_flaky=$(sql "select id from crieur.account where handle='flaky'")
 curl -fsS -X POST "$SANDBOX/_sandbox/faults" -H 'content-type: application/json' \
     -d '{"platform":"mastodon","account":"flaky","path":"/api/v1/statuses","status":500,"count":1}' >/dev/null
 
-# A post with media: the broker forwards the media list to the worker (whose
-# Mastodon adapter does not upload media yet, and says so instead of
-# publishing the post without its image).
+# A post whose image the worker cannot read: the broker forwards the media
+# list, and the worker fails the post with the reason instead of publishing
+# it without its image (uploads themselves: e2e_media_mastodon_bluesky).
 sql "begin; select crieur.schedule_post($a_flaky, 'with a picture', now() + interval '2 seconds');
      update crieur.post set media = '{/srv/img/croissant.jpg}' where body = 'with a picture'; commit;" >/dev/null
 media=$(sql "select id from crieur.post where body = 'with a picture'")
@@ -35,8 +35,8 @@ long=$(sql "select crieur.schedule_post($a_long, repeat('x', 150), now())")
 flaky=$(sql "select crieur.schedule_post($a_flaky, 'flaky but fine', now())")
 wait_for "the three posts to finish" 30 \
     bash -c "[ \"\$(psql \"$CRIEUR_DATABASE_URL\" -XqAtc \"select count(*) from crieur.post where status in ('published','failed')\")\" = 3 ]"
-eq "media reach the worker, which refuses rather than drop them" \
-    "failed|media attachments are not supported by this worker yet" \
+eq "a missing image fails the post with the reason, never published without it" \
+    "failed|cannot read media file /srv/img/croissant.jpg on worker: No such file or directory (the file must be visible to the worker, e.g. on a shared volume)" \
     "$(sql "select status || '|' || last_error from crieur.post where id=$media")"
 
 eq "422: the post failed" failed "$(sql "select status from crieur.post where id=$long")"
