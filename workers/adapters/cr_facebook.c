@@ -149,7 +149,7 @@ static int s_publish(cr_call_t *call)
 {
     const Crieur__Task *t = call->task;
     const Crieur__PublishPayload *pub = t->publish;
-    s_kind_t kind;
+    s_kind_t kind = K_FEED;
     if (s_kind(call, &kind)) return CR_STEP_DONE;
     char path[FB_MAX_PATH];
     int rc;

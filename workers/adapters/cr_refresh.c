@@ -366,14 +366,14 @@ static void s_lost(const r_spec_t *sp, const Crieur__Task *task, const char *wha
     char buf[CR_ERROR_MAX_BYTES + 200];
     if (sp->rotates) {
         snprintf(buf, sizeof buf,
-                 "%s after the refresh request was sent: %s may have rotated the refresh token, "
+                 "%.300s after the refresh request was sent: %.40s may have rotated the refresh token, "
                  "and the new one is lost with the answer; if the next refresh is refused, the "
                  "account must be reconnected",
                  what, sp->name);
         s_set(r, task, CRIEUR__OUTCOME__OUTCOME_INDETERMINATE, buf, code);
     } else {
         snprintf(buf, sizeof buf,
-                 "%s after the refresh request was sent; %s keeps what was sent valid, asking "
+                 "%.300s after the refresh request was sent; %.40s keeps what was sent valid, asking "
                  "again is safe",
                  what, sp->name);
         s_set(r, task, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, buf, code);
