@@ -125,6 +125,16 @@ static void s_result_add(cr_broker_t *self, int64_t job, uint32_t attempt, const
     self->n_results++;
 }
 
+/* plain sealed with key, as hex for SQL (decode(.., 'hex')); NULL out of memory. */
+static char *s_seal_hex(const cr_secret_key_t *key, const char *plain)
+{
+    size_t n = 0;
+    uint8_t *sealed = cr_secret_seal(key, plain, strlen(plain), &n);
+    char *hex = sealed ? cr_hex_encode(sealed, n) : NULL;
+    free(sealed);
+    return hex;
+}
+
 /* Appends the new tokens of a token refresh, sealed, to the result just
  * added (its closing brace is reopened). Without credentials the database
  * sees an OK without them and retries the refresh. */
@@ -134,14 +144,10 @@ static void s_result_seal_credentials(cr_broker_t *self, const Crieur__Credentia
     cr_buf_t *b = &self->results;
     if (b->len == 0 || b->data[b->len - 1] != '}') return;
     const cr_secret_key_t *key = self->cfg->secret_key;
-    size_t al = 0, rl = 0;
-    uint8_t *as = cr_secret_seal(key, c->access_token, strlen(c->access_token), &al);
-    uint8_t *rs = c->refresh_token && *c->refresh_token
-                      ? cr_secret_seal(key, c->refresh_token, strlen(c->refresh_token), &rl)
-                      : NULL;
-    char *ah = as ? cr_hex_encode(as, al) : NULL;
-    char *rh = rs ? cr_hex_encode(rs, rl) : NULL;
-    if (ah && (rh || !rs)) {
+    int has_refresh = c->refresh_token && *c->refresh_token;
+    char *ah = s_seal_hex(key, c->access_token);
+    char *rh = has_refresh ? s_seal_hex(key, c->refresh_token) : NULL;
+    if (ah && (rh || !has_refresh)) {
         b->len--; /* reopen the object */
         cr_buf_printf(b, ",\"ta\":\"%s\",\"k\":\"%s\"", ah, cr_secret_key_id(key));
         if (rh) cr_buf_printf(b, ",\"tr\":\"%s\"", rh);
@@ -150,8 +156,6 @@ static void s_result_seal_credentials(cr_broker_t *self, const Crieur__Credentia
     } else {
         cr_error("out of memory sealing refreshed credentials; the refresh will be retried");
     }
-    free(as);
-    free(rs);
     free(ah);
     free(rh);
 }
@@ -637,11 +641,8 @@ static void s_queue_seal(cr_broker_t *self, int64_t account, const char *hex, co
 {
     if (self->n_seal >= 1000 || !access) return;
     const cr_secret_key_t *key = self->cfg->secret_key;
-    size_t al = 0, rl = 0;
-    uint8_t *as = cr_secret_seal(key, access, strlen(access), &al);
-    uint8_t *rs = refresh ? cr_secret_seal(key, refresh, strlen(refresh), &rl) : NULL;
-    char *ah = as ? cr_hex_encode(as, al) : NULL;
-    char *rh = rs ? cr_hex_encode(rs, rl) : NULL;
+    char *ah = s_seal_hex(key, access);
+    char *rh = refresh ? s_seal_hex(key, refresh) : NULL;
     if (ah && (rh || !refresh)) {
         if (self->n_seal) cr_buf_add(&self->seal, ",", 1);
         cr_buf_printf(&self->seal, "{\"a\":%" PRId64 ",\"k\":\"%s\",\"p\":\"%s\",\"c\":\"%s\"",
@@ -650,8 +651,6 @@ static void s_queue_seal(cr_broker_t *self, int64_t account, const char *hex, co
         cr_buf_add(&self->seal, "}", 1);
         self->n_seal++;
     }
-    free(as);
-    free(rs);
     free(ah);
     free(rh);
 }
