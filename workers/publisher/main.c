@@ -125,7 +125,8 @@ int main(int argc, char **argv)
         .role = CRIEUR__ROLE__ROLE_PUBLISHER,
         .kinds = CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_PUBLISH) |
                  CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_ALERT) | /* alerts: webhook, email */
-                 CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH), /* x, threads, linkedin */
+                 CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH) | /* x, threads, linkedin */
+                 CR_KIND_BIT(CRIEUR__JOB_KIND__KIND_NOOP), /* acknowledged without work */
         .adapters = cr_adapters_builtin(),
         .capacity = (uint32_t)cfg.capacity,
         .request_timeout_ms = cfg.request_timeout_ms,

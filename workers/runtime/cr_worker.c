@@ -453,6 +453,20 @@ static void s_reject(cr_worker_t *w, cr_link_t *link, const Crieur__Task *m,
     s_task_finish(w, t);
 }
 
+/* A noop task: answered OK at once, no adapter, no network. */
+static void s_ack_noop(cr_worker_t *w, cr_link_t *link, const Crieur__Task *m)
+{
+    cr_task_t *t = s_task_new(w, link, m);
+    if (!t) {
+        cr_error("out of memory answering job=%lld attempt=%u worker=%s broker=%s",
+                 (long long)m->job_id, m->attempt, w->worker_id, link->endpoint);
+        return;
+    }
+    cr_call_done(&t->call, CRIEUR__OUTCOME__OUTCOME_OK, 0, NULL, NULL);
+    w->st.tasks_noop++;
+    s_task_finish(w, t);
+}
+
 /* ---- running calls ----------------------------------------------------- */
 
 static void s_on_http_done(void *owner, const cr_http_resp_t *resp);
@@ -904,6 +918,11 @@ static void s_on_tasks(cr_worker_t *w, cr_link_t *l, const Crieur__TaskBatch *ba
             snprintf(msg, sizeof msg, "job kind %s is not handled by a %s worker",
                      s_kind_name(m->kind), s_role_name(w->role));
             s_reject(w, l, m, CRIEUR__OUTCOME__OUTCOME_PERMANENT, msg, "unsupported_kind");
+            continue;
+        }
+        if (m->kind == CRIEUR__JOB_KIND__KIND_NOOP) {
+            /* the queue's own benchmark kind: acknowledged without work */
+            s_ack_noop(w, l, m);
             continue;
         }
         if (!acc || !platform[0]) {

@@ -109,6 +109,7 @@ typedef struct {
     uint64_t frames_unexpected; /* well-formed but not for a worker (HELLO, RESULTS...) */
     uint64_t tasks_received;
     uint64_t tasks_invalid;     /* no job id / attempt: cannot be answered, dropped */
+    uint64_t tasks_noop;        /* noop tasks acknowledged (benchmarks) */
     uint64_t tasks_rejected;    /* answered at once (unknown platform, kind, capacity...) */
     uint64_t tasks_duplicate;   /* same (job, attempt) already held: ignored */
     uint64_t tasks_cancelled;
