@@ -46,8 +46,10 @@ typedef struct {
     int64_t graph_call_window_s;      /*   per aligned window (usage headers, throttling) */
     int64_t graph_regain_minutes;     /* Graph: estimated_time_to_regain_access of an injected 429 */
     int64_t instagram_container_delay_ms; /* Instagram: a container is IN_PROGRESS this long */
-    int64_t instagram_publish_limit;  /* Instagram: publications per account per rolling 24 h */
-    int64_t threads_publish_limit;    /* Threads: publications per account per rolling 24 h */
+    int64_t instagram_publish_limit;  /* Instagram: publications per account per rolling window */
+    int64_t instagram_publish_window_s; /*   the rolling window (86400: Instagram's 24 h) */
+    int64_t threads_publish_limit;    /* Threads: publications per account per rolling window */
+    int64_t threads_publish_window_s; /*   the rolling window (86400: Threads' 24 h) */
     int64_t threads_container_delay_ms; /* Threads: an IMAGE container is IN_PROGRESS this long */
     int64_t token_ttl_s;              /* X, Threads, LinkedIn: refreshed tokens (0: real) */
     const char *x_client_id;          /* X token endpoint: required client id (NULL: any) */

@@ -51,7 +51,8 @@
  * app per account; estimated_time_to_regain_access in minutes while
  * throttled). Facebook refuses the same message on the same page within 24 h
  * (506); Instagram and Threads count publications per rolling 24 h
- * (--instagram-publish-limit, --threads-publish-limit): code 9 subcode
+ * (--instagram-publish-limit, --threads-publish-limit; the window is
+ * --instagram-publish-window-s, --threads-publish-window-s): code 9 subcode
  * 2207042 beyond.
  *
  * Injected faults (sandbox README) answer the Graph error for the condition,
@@ -86,8 +87,6 @@
 #define S_PAGE_DEFAULT 25
 #define S_PAGE_MAX 100
 #define S_DAY_US (86400ull * 1000000ull)
-#define S_QUOTA_WINDOW_US S_DAY_US        /* content publishing limits: rolling 24 h */
-#define S_QUOTA_WINDOW_S 86400
 #define S_CONTAINER_TTL_US S_DAY_US       /* an unpublished container expires */
 #define S_FB_DUPLICATE_WINDOW_US S_DAY_US /* 506 window (unconfirmed) */
 #define S_FB_MAX_MESSAGE 63206
@@ -1356,6 +1355,21 @@ s_container (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb
     sb_buf_addc (&rep->body, '}');
 }
 
+/* The content publishing quota's rolling window (Instagram and Threads: 24 h). */
+static int64_t
+s_quota_window_s (const g_state_t *self)
+{
+    const sb_config_t *c = self->world->config;
+    return self->spec->kind == G_INSTAGRAM ? c->instagram_publish_window_s
+                                           : c->threads_publish_window_s;
+}
+
+static uint64_t
+s_quota_window_us (const g_state_t *self)
+{
+    return (uint64_t) s_quota_window_s (self) * 1000000u;
+}
+
 /* Lock held. Publications of a within the rolling quota window; *oldest_us
  * the first of them (0 if none). */
 static int64_t
@@ -1366,7 +1380,7 @@ s_quota_used (g_state_t *self, const sb_account_t *a, uint64_t now_us, uint64_t 
     *oldest_us = 0;
     for (size_t i = timeline ? timeline->len : 0; i > 0; i--) {
         g_obj_t *o = timeline->items[i - 1];
-        if (now_us > o->created_us && now_us - o->created_us >= S_QUOTA_WINDOW_US)
+        if (now_us > o->created_us && now_us - o->created_us >= s_quota_window_us (self))
             break;
         used++;
         *oldest_us = o->created_us;
@@ -1427,7 +1441,8 @@ s_publish (g_state_t *self, const sb_req_t *req, const sb_params_t *params, sb_a
     uint64_t oldest;
     int64_t limit = s_quota_limit (self);
     if (!parent && s_quota_used (self, me, req->now_us, &oldest) >= limit) {
-        uint64_t free_at = oldest ? oldest + S_QUOTA_WINDOW_US : req->now_us + S_QUOTA_WINDOW_US;
+        uint64_t window = s_quota_window_us (self);
+        uint64_t free_at = oldest ? oldest + window : req->now_us + window;
         uint64_t left = free_at > req->now_us ? free_at - req->now_us : 0;
         usage->regain_min = (int64_t) ((left + 59999999u) / 60000000u);
         if (usage->regain_min < 1)
@@ -1489,7 +1504,7 @@ s_publishing_limit (g_state_t *self, const sb_req_t *req, const sb_params_t *par
     }
     if (fields & F_CONFIG)
         sb_buf_printf (out, "%s\"config\":{\"quota_total\":%lld,\"quota_duration\":%d}", sep,
-                       (long long) s_quota_limit (self), S_QUOTA_WINDOW_S);
+                       (long long) s_quota_limit (self), (int) s_quota_window_s (self));
     sb_buf_adds (out, "}]}");
 }
 

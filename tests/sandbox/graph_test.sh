@@ -426,6 +426,43 @@ expect "Threads over its publishing quota: 9/2207042" "400 9/2207042" \
 expect "ledger: one publication each" "1 1" \
     "$(ledger "$L" instagram | jq -r .count) $(ledger "$L" threads | jq -r .count)"
 
+# A shortened rolling window (benchmarks): the quota frees itself after it.
+start qwin --instagram-publish-limit 1 --instagram-publish-window-s 2 \
+    --threads-publish-limit 1 --threads-publish-window-s 2 --instagram-container-delay-ms 0
+L=$URL_qwin
+add_account "$L" instagram 2001 t2
+add_account "$L" threads 3001 t3
+ig_publish() { # CAPTION: sets CODE and BODY of media_publish
+    req POST "$L/instagram/2001/media" -H 'Authorization: Bearer t2' \
+        --data-urlencode 'image_url=https://img.example/w.jpg' -d "caption=$1"
+    req POST "$L/instagram/2001/media_publish" -H 'Authorization: Bearer t2' -d "creation_id=$(j .id)"
+}
+th_publish() { # TEXT
+    req POST "$L/threads/3001/threads" -H 'Authorization: Bearer t3' -d 'media_type=TEXT' -d "text=$1"
+    req POST "$L/threads/3001/threads_publish" -H 'Authorization: Bearer t3' -d "creation_id=$(j .id)"
+}
+ig_publish w1
+expect "--instagram-publish-window-s: the first publication passes" 200 "$CODE"
+ig_publish w2
+expect "... the second within the window is over the quota" "400 9/2207042" \
+    "$CODE $(j '"\(.error.code)/\(.error.error_subcode)"')"
+expect "... regain in whole minutes, at least 1" 1 \
+    "$(hdr X-Business-Use-Case-Usage | jq -r '."2001"[0].estimated_time_to_regain_access')"
+th_publish w1
+th_publish w2
+expect "--threads-publish-window-s: the second within the window is over the quota" "400 9/2207042" \
+    "$CODE $(j '"\(.error.code)/\(.error.error_subcode)"')"
+req GET "$L/instagram/2001/content_publishing_limit?fields=quota_usage,config" -H 'Authorization: Bearer t2'
+expect "content_publishing_limit names the window" "1 1 2" \
+    "$(j '.data[0] | "\(.quota_usage) \(.config.quota_total) \(.config.quota_duration)"')"
+sleep 2.2
+ig_publish w3
+expect "after the window, Instagram publishes again" 200 "$CODE"
+th_publish w3
+expect "after the window, Threads publishes again" 200 "$CODE"
+expect "ledger: two publications each" "2 2" \
+    "$(ledger "$L" instagram | jq -r .count) $(ledger "$L" threads | jq -r .count)"
+
 # ---- reset --------------------------------------------------------------------
 req POST "$M/_sandbox/reset"
 add_account "$M" facebook 1001 fbtok
