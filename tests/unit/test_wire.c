@@ -143,6 +143,13 @@ static void s_samples_init(samples_t *s)
         r->retry_at_ms = i == 2 ? INT64_MAX : 0;
         r->started_ms = INT64_MIN;
         r->finished_ms = i == 0 ? INT64_MAX : -1;
+        /* The rate-limit window: the extremes, a real 429, and values the
+         * wire carries without judging (remaining above limit, a negative
+         * reset, numbers without rate_known). */
+        r->rate_known = i == 0 || i == 2 || i == 4;
+        r->rate_limit = i == 0 ? UINT32_MAX : i == 2 ? 300 : i == 4 ? 10 : i == 5 ? 7 : 0;
+        r->rate_remaining = i == 0 ? UINT32_MAX : i == 4 ? 11 : 0;
+        r->rate_reset_ms = i == 0 ? INT64_MAX : i == 2 ? 1767225900123 : i == 4 ? INT64_MIN : 0;
         s->result_ptrs[i] = r;
     }
     crieur__result_batch__init(&s->result_batch);
@@ -243,6 +250,11 @@ static void s_result_eq(const Crieur__Result *a, const Crieur__Result *b)
     assert_true(a->retry_at_ms == b->retry_at_ms);
     assert_true(a->started_ms == b->started_ms);
     assert_true(a->finished_ms == b->finished_ms);
+    assert_int_equal(a->reconciled, b->reconciled);
+    assert_int_equal(a->rate_known, b->rate_known);
+    assert_int_equal(a->rate_limit, b->rate_limit);
+    assert_int_equal(a->rate_remaining, b->rate_remaining);
+    assert_true(a->rate_reset_ms == b->rate_reset_ms);
 }
 
 static void s_envelope_eq(const Crieur__Envelope *a, const Crieur__Envelope *b)
@@ -401,8 +413,41 @@ static void s_assert_invariants(const Crieur__Envelope *e)
     }
 }
 
+/* 1 if m or a message inside it kept an unknown field numbered 0. protobuf-c
+ * refuses tag 0 in its one-byte form but accepts it spelt in two bytes
+ * (0x80 0x00, a corrupted two-byte tag such as Result's fields 16 and 17),
+ * keeps it as an unknown field, and re-encodes it in the one-byte form that
+ * it then refuses. Unknown fields are ignored, so such a frame is harmless;
+ * only its re-encoding does not decode. */
+static int s_has_field0(const ProtobufCMessage *m)
+{
+    if (!m) return 0;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0) return 1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned f = 0; f < d->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        const char *base = (const char *)m + fd->offset;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + fd->quantifier_offset);
+            const ProtobufCMessage *const *v = *(const ProtobufCMessage *const *const *)base;
+            for (size_t k = 0; k < n; k++)
+                if (s_has_field0(v[k])) return 1;
+        } else {
+            if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+                uint32_t which = *(const uint32_t *)((const char *)m + fd->quantifier_offset);
+                if (which != fd->id) continue;
+            }
+            if (s_has_field0(*(const ProtobufCMessage *const *)base)) return 1;
+        }
+    }
+    return 0;
+}
+
 /* Decodes an arbitrary buffer: whatever happens, the result and the error
- * agree, and anything accepted satisfies the invariants and re-encodes. */
+ * agree, and anything accepted satisfies the invariants and re-encodes
+ * (except for protobuf-c's tag 0 quirk, see s_has_field0). */
 static cr_wire_err_t s_decode_any(const uint8_t *data, size_t len)
 {
     cr_wire_err_t err;
@@ -417,6 +462,11 @@ static cr_wire_err_t s_decode_any(const uint8_t *data, size_t len)
         cr_wire_err_t err2;
         Crieur__Envelope *again = s_unpack(buf, n, &err2);
         free(buf);
+        if (!again && s_has_field0(&e->base)) {
+            assert_int_equal(err2, CR_WIRE_MALFORMED);
+            cr_wire_free(&e);
+            return err;
+        }
         assert_non_null(again);
         s_envelope_eq(e, again);
         cr_wire_free(&again);
@@ -583,6 +633,95 @@ static void test_round_trip_edges(void **state)
 
 /* ---------------------------------------------------------------------------
  * Rejections. */
+
+/* Result's rate-limit fields (14..17): they round-trip, change nothing in
+ * what is accepted or refused, and a result without them (an older worker)
+ * packs to the same bytes and decodes with rate_known false. */
+static void test_result_rate_fields(void **state)
+{
+    (void)state;
+    Crieur__Result r = CRIEUR__RESULT__INIT, *rp = &r;
+    Crieur__ResultBatch b = CRIEUR__RESULT_BATCH__INIT;
+    Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
+    b.results = &rp;
+    b.n_results = 1;
+    env.body_case = CRIEUR__ENVELOPE__BODY_RESULTS;
+    env.results = &b;
+    r.job_id = 42;
+    r.attempt = 1;
+    r.outcome = CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED;
+    r.http_status = 429;
+    r.retry_at_ms = 1767226500000;
+
+    /* Without the fields: the bytes an older worker sends. */
+    uint8_t *old_buf = NULL, *buf = NULL;
+    size_t old_len = 0, len = 0;
+    assert_int_equal(cr_wire_pack(&env, &old_buf, &old_len), 0);
+    cr_wire_err_t err;
+    Crieur__Envelope *e = s_unpack(old_buf, old_len, &err);
+    assert_non_null(e);
+    assert_int_equal(e->results->results[0]->rate_known, 0);
+    assert_int_equal(e->results->results[0]->rate_limit, 0);
+    assert_int_equal(e->results->results[0]->rate_remaining, 0);
+    assert_true(e->results->results[0]->rate_reset_ms == 0);
+    cr_wire_free(&e);
+
+    /* Set to their defaults explicitly: nothing more on the wire. */
+    r.rate_known = 0;
+    r.rate_limit = r.rate_remaining = 0;
+    r.rate_reset_ms = 0;
+    assert_int_equal(cr_wire_pack(&env, &buf, &len), 0);
+    assert_int_equal(len, old_len);
+    assert_memory_equal(buf, old_buf, len);
+    free(buf);
+
+    /* A Mastodon 429: the window as the headers said it. */
+    r.rate_known = 1;
+    r.rate_limit = 300;
+    r.rate_remaining = 0;
+    r.rate_reset_ms = 1767226500123;
+    assert_int_equal(cr_wire_pack(&env, &buf, &len), 0);
+    assert_true(len > old_len);
+    e = s_unpack(buf, len, &err);
+    free(buf);
+    assert_non_null(e);
+    assert_int_equal(err, CR_WIRE_OK);
+    s_envelope_eq(&env, e);
+    const Crieur__Result *got = e->results->results[0];
+    assert_int_equal(got->rate_known, 1);
+    assert_int_equal(got->rate_limit, 300);
+    assert_int_equal(got->rate_remaining, 0);
+    assert_true(got->rate_reset_ms == 1767226500123);
+    cr_wire_free(&e);
+
+    /* Every combination of extremes is accepted with every outcome: the wire
+     * does not judge the platform's numbers (the broker does). */
+    static const uint32_t u32s[] = {0, 1, 100, UINT32_MAX};
+    static const int64_t i64s[] = {0, -1, INT64_MIN, 1767226500123, INT64_MAX};
+    for (int o = CRIEUR__OUTCOME__OUTCOME_OK; o <= CRIEUR__OUTCOME__OUTCOME_UNCONFIRMED; o++)
+        for (size_t l = 0; l < 4; l++)
+            for (size_t m = 0; m < 4; m++)
+                for (size_t k = 0; k < 5; k++) {
+                    r.outcome = (Crieur__Outcome)o;
+                    r.rate_known = (l + m + k) % 2 == 0;
+                    r.rate_limit = u32s[l];
+                    r.rate_remaining = u32s[m];
+                    r.rate_reset_ms = i64s[k];
+                    s_expect_env_ok(&env);
+                }
+    /* ... and what was refused still is, with the fields set. */
+    r.rate_known = 1;
+    r.rate_limit = 300;
+    r.outcome = CRIEUR__OUTCOME__OUTCOME_UNKNOWN;
+    s_expect_env_err(&env, CR_WIRE_INVALID);
+    r.outcome = CRIEUR__OUTCOME__OUTCOME_OK;
+    r.job_id = 0;
+    s_expect_env_err(&env, CR_WIRE_INVALID);
+    r.job_id = 42;
+    r.attempt = 0;
+    s_expect_env_err(&env, CR_WIRE_INVALID);
+    free(old_buf);
+}
 
 static void test_reject_empty(void **state)
 {
@@ -1202,6 +1341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_every_type),
         cmocka_unit_test(test_round_trip_edges),
+        cmocka_unit_test(test_result_rate_fields),
         cmocka_unit_test(test_reject_empty),
         cmocka_unit_test(test_reject_version),
         cmocka_unit_test(test_reject_no_body),
