@@ -15,8 +15,6 @@
 /* Graph itself (the platforms' own constants live in their adapters). */
 #define G_APP_USAGE_HEADER "X-App-Usage"
 #define G_BUC_USAGE_HEADER "X-Business-Use-Case-Usage"
-#define G_REGAIN_FIELD "estimated_time_to_regain_access" /* minutes */
-#define G_USAGE_MAX_BYTES 4096
 #define G_RETRY_DEFAULT_MS (15LL * 60000) /* throttled without an estimate */
 #define G_RETRY_MIN_MS 1000LL
 #define G_RETRY_MAX_MS (24LL * 3600000)
@@ -122,65 +120,11 @@ cr_graph_class_t cr_graph_error_class_for(const cr_graph_error_t *e, const char 
 
 /* ---- usage ------------------------------------------------------------- */
 
-/* Highest of the percentages of one usage object; -1 if none. */
-static int s_pct_of(json_t *obj)
-{
-    static const char *const keys[] = {"call_count", "total_time", "total_cputime"};
-    int best = -1;
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        json_t *v = json_object_get(obj, keys[i]);
-        if (!json_is_number(v)) continue;
-        double d = json_number_value(v);
-        if (d < 0) continue;
-        int p = d > 1000 ? 1000 : (int)d;
-        if (p > best) best = p;
-    }
-    return best;
-}
-
-static json_t *s_header_json(const cr_http_resp_t *resp, const char *name)
-{
-    char v[G_USAGE_MAX_BYTES];
-    long n = cr_http_header(resp, name, v, sizeof v);
-    if (n <= 0 || (size_t)n >= sizeof v) return NULL; /* absent or cut: unusable */
-    json_t *root = json_loadb(v, (size_t)n, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
-}
-
+/* The parsing is the runtime's (cr_ratehdr), which also turns the usage
+ * into every result's rate-limit fields. */
 void cr_graph_usage(const cr_http_resp_t *resp, cr_graph_usage_t *u)
 {
-    u->app_pct = u->buc_pct = -1;
-    u->regain_min = -1;
-    json_t *app = s_header_json(resp, G_APP_USAGE_HEADER);
-    if (app) u->app_pct = s_pct_of(app);
-    json_decref(app);
-    json_t *buc = s_header_json(resp, G_BUC_USAGE_HEADER);
-    const char *key;
-    json_t *list;
-    json_object_foreach(buc, key, list)
-    {
-        size_t i;
-        json_t *item;
-        if (!json_is_array(list)) continue;
-        json_array_foreach(list, i, item)
-        {
-            if (!json_is_object(item)) continue;
-            int p = s_pct_of(item);
-            if (p > u->buc_pct) u->buc_pct = p;
-            json_t *regain = json_object_get(item, G_REGAIN_FIELD);
-            if (json_is_number(regain) && json_number_value(regain) >= 0) {
-                double d = json_number_value(regain);
-                long m = d > 100000 ? 100000 : (long)d;
-                if (d > (double)m && m < 100000) m++; /* a fraction of a minute is a minute */
-                if (m > u->regain_min) u->regain_min = m;
-            }
-        }
-    }
-    json_decref(buc);
+    cr_ratehdr_graph_usage(resp, u);
 }
 
 int cr_graph_usage_pct(const cr_graph_usage_t *u)

@@ -85,12 +85,7 @@ cr_graph_class_t cr_graph_error_class(const cr_graph_error_t *e);
 
 /* ---- usage headers ----------------------------------------------------- */
 
-typedef struct {
-    int app_pct;     /* highest of X-App-Usage call_count, total_time, total_cputime; -1 absent */
-    int buc_pct;     /* the same over every X-Business-Use-Case-Usage entry; -1 absent */
-    long regain_min; /* highest estimated_time_to_regain_access (minutes); -1 absent */
-} cr_graph_usage_t;
-
+/* cr_graph_usage_t and the parsing: cr_ratehdr.h (the runtime). */
 void cr_graph_usage(const cr_http_resp_t *resp, cr_graph_usage_t *u);
 /* Highest of app_pct and buc_pct (-1 if neither). */
 int cr_graph_usage_pct(const cr_graph_usage_t *u);

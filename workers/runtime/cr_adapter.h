@@ -31,6 +31,7 @@
 #define CR_ADAPTER_H
 
 #include "cr_http.h"
+#include "cr_ratehdr.h"
 #include "crieur.pb-c.h"
 
 #include <stddef.h>
@@ -62,6 +63,10 @@ typedef struct {
     char *access_token;
     char *refresh_token;    /* NULL = keep the current one */
     int64_t token_expires_ms; /* 0 = no expiry / unknown */
+    /* What the platform's rate-limit headers said (Result.rate_*). The
+     * runtime fills it from the task's most recent response that carried
+     * them (cr_ratehdr); an adapter that sets rate.known itself wins. */
+    cr_rate_t rate;
 } cr_result_t;
 
 typedef struct {
