@@ -1,7 +1,10 @@
 /* test_worker_http: the worker runtime's HTTP path (curl multi driven from
  * zmq_poll) end to end: a fake broker on inproc:// sends Mastodon publish
  * tasks whose api_base is a tiny HTTP server on loopback, run in a thread,
- * that answers as told (success, error, hang, close, huge body, slow). */
+ * that answers as told (success, error, hang, close, huge body, slow, with
+ * rate-limit headers). Also: the rate-limit window a result carries is the
+ * one of the task's most recent response that had the platform's headers,
+ * never a media download's. */
 #include "cr_adapters.h"
 #include "cr_log.h"
 #include "cr_time.h"
@@ -37,6 +40,10 @@ typedef enum {
     MODE_CLOSE, /* read the request, close without answering */
     MODE_HUGE,  /* 200 with a 2 MiB body, no Content-Length */
     MODE_SLOW,  /* 200 after 150 ms */
+    MODE_RATE_OK,  /* 200 with X-RateLimit-* (300, 299 left, reset in 5 min) */
+    MODE_RATE_429, /* 429 with X-RateLimit-* (300, 0 left, reset in 2 min) */
+    MODE_MEDIA,    /* by path: an image download, a media upload and a status */
+    MODE_MEDIA_QUIET, /* the same, only the image download has rate-limit headers */
 } mode_t_;
 
 typedef struct {
@@ -83,11 +90,66 @@ static int s_read_request(int fd, char *buf, size_t cap)
     }
 }
 
-static void s_respond(srv_t *s, int fd, int mode)
+/* "X-RateLimit-*" lines as Mastodon sends them, reset in_ms from now. */
+static void s_rate_lines(char *out, size_t cap, int limit, int remaining, int64_t in_ms)
 {
-    char out[512];
+    char reset[40];
+    cr_time_format_iso8601(cr_now_ms() + in_ms, reset, sizeof reset);
+    snprintf(out, cap,
+             "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\nX-RateLimit-Reset: %s\r\n",
+             limit, remaining, reset);
+}
+
+static void s_respond(srv_t *s, int fd, int mode, const char *req)
+{
+    char out[1024], rate[256];
     const char *body;
     switch (mode) {
+    case MODE_RATE_OK:
+        s_rate_lines(rate, sizeof rate, 300, 299, 300000);
+        body = "{\"id\":\"123\",\"uri\":\"http://x/users/a/statuses/123\",\"url\":\"http://x/@a/123\"}";
+        snprintf(out, sizeof out,
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n%s",
+                 rate, strlen(body), body);
+        s_write_all(fd, out, strlen(out));
+        break;
+    case MODE_RATE_429:
+        s_rate_lines(rate, sizeof rate, 300, 0, 120000);
+        body = "{\"error\":\"Too many requests\"}";
+        snprintf(out, sizeof out,
+                 "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n%s"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 rate, strlen(body), body);
+        s_write_all(fd, out, strlen(out));
+        break;
+    case MODE_MEDIA:
+    case MODE_MEDIA_QUIET:
+        if (strncmp(req, "GET /img.png ", 13) == 0) {
+            /* an image host that happens to send rate-limit headers: not the platform's */
+            s_rate_lines(rate, sizeof rate, 7, 1, 60000);
+            body = "\x89PNG\r\n\x1a\nnot-really-a-png-but-sniffed-as-one";
+            snprintf(out, sizeof out,
+                     "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n%sContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     rate, strlen(body), body);
+        } else if (strncmp(req, "POST /api/v2/media ", 19) == 0) {
+            s_rate_lines(rate, sizeof rate, 30, 29, 1800000); /* the media family */
+            if (mode == MODE_MEDIA_QUIET) rate[0] = '\0';
+            body = "{\"id\":\"m1\",\"type\":\"image\",\"url\":\"http://x/m1.png\"}";
+            snprintf(out, sizeof out,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     rate, strlen(body), body);
+        } else { /* the status, without rate-limit headers */
+            body = "{\"id\":\"124\",\"uri\":\"http://x/users/a/statuses/124\",\"url\":\"http://x/@a/124\"}";
+            snprintf(out, sizeof out,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     strlen(body), body);
+        }
+        s_write_all(fd, out, strlen(out));
+        break;
     case MODE_OK:
     case MODE_SLOW:
         if (mode == MODE_SLOW) usleep(150 * 1000);
@@ -148,7 +210,7 @@ static void *s_server(void *arg)
         snprintf(s->last_request, sizeof s->last_request, "%s", buf);
         pthread_mutex_unlock(&s->lock);
         atomic_fetch_add(&s->requests, 1);
-        s_respond(s, fd, atomic_load(&s->mode));
+        s_respond(s, fd, atomic_load(&s->mode), buf);
     }
     return NULL;
 }
@@ -363,6 +425,11 @@ static void test_publish_ok(void **state)
     assert_string_equal(r->platform_post_id, "123");
     assert_string_equal(r->url, "http://x/@a/123");
     assert_true(r->started_ms > 0 && r->finished_ms >= r->started_ms);
+    /* no rate-limit headers: nothing said */
+    assert_int_equal(r->rate_known, 0);
+    assert_int_equal(r->rate_limit, 0);
+    assert_int_equal(r->rate_remaining, 0);
+    assert_true(r->rate_reset_ms == 0);
     cr_wire_free(&env);
     pthread_mutex_lock(&f->srv->lock);
     const char *req = f->srv->last_request;
@@ -384,6 +451,83 @@ static void test_publish_422(void **state)
     assert_int_equal(r->outcome, CRIEUR__OUTCOME__OUTCOME_PERMANENT);
     assert_int_equal(r->http_status, 422);
     assert_string_equal(r->error, "Validation failed: Text character limit of 500 exceeded");
+    cr_wire_free(&env);
+}
+
+static void test_rate_headers_ok(void **state)
+{
+    fx_t *f = *state;
+    int64_t t0 = cr_now_ms();
+    Crieur__Envelope *env = s_run_one(f, MODE_RATE_OK, f->base, 3000);
+    const Crieur__Result *r = env->results->results[0];
+    assert_int_equal(r->outcome, CRIEUR__OUTCOME__OUTCOME_OK);
+    assert_int_equal(r->rate_known, 1);
+    assert_int_equal(r->rate_limit, 300);
+    assert_int_equal(r->rate_remaining, 299);
+    assert_true(r->rate_reset_ms >= t0 + 300000 - 1000 && r->rate_reset_ms <= cr_now_ms() + 300000);
+    cr_wire_free(&env);
+}
+
+static void test_rate_headers_429(void **state)
+{
+    fx_t *f = *state;
+    int64_t t0 = cr_now_ms();
+    Crieur__Envelope *env = s_run_one(f, MODE_RATE_429, f->base, 3000);
+    const Crieur__Result *r = env->results->results[0];
+    assert_int_equal(r->outcome, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED);
+    assert_int_equal(r->http_status, 429);
+    assert_int_equal(r->rate_known, 1);
+    assert_int_equal(r->rate_limit, 300);
+    assert_int_equal(r->rate_remaining, 0);
+    assert_true(r->rate_reset_ms >= t0 + 120000 - 1000 && r->rate_reset_ms <= cr_now_ms() + 120000);
+    /* the adapter's retry time and the window's reset agree */
+    assert_true(r->retry_at_ms == r->rate_reset_ms);
+    cr_wire_free(&env);
+}
+
+/* Three requests: an image download (rate-limit headers of an image host:
+ * ignored), the upload (the media family's window), the status (no
+ * headers): the result carries the upload's window. */
+static const Crieur__Result *s_media_publish(fx_t *f, int mode, Crieur__Envelope **env)
+{
+    s_handshake(f);
+    atomic_store(&f->srv->mode, mode);
+    task_t t;
+    s_task(&t, 11, f->base);
+    char img[96];
+    snprintf(img, sizeof img, "http://127.0.0.1:%d/img.png", f->srv->port);
+    char *media[1] = {img};
+    t.pub.media = media;
+    t.pub.n_media = 1;
+    s_send_tasks(f, &t, 1);
+    *env = s_expect(f, CRIEUR__ENVELOPE__BODY_RESULTS, 5000);
+    const Crieur__Result *r = (*env)->results->results[0];
+    if (r->outcome != CRIEUR__OUTCOME__OUTCOME_OK) fail_msg("media publish: %s", r->error);
+    assert_string_equal(r->platform_post_id, "124");
+    assert_int_equal(atomic_load(&f->srv->requests), 3);
+    return r;
+}
+
+static void test_rate_headers_last_that_had_them(void **state)
+{
+    fx_t *f = *state;
+    Crieur__Envelope *env;
+    const Crieur__Result *r = s_media_publish(f, MODE_MEDIA, &env);
+    assert_int_equal(r->rate_known, 1);
+    assert_int_equal(r->rate_limit, 30);
+    assert_int_equal(r->rate_remaining, 29);
+    assert_true(r->rate_reset_ms > cr_now_ms() + 1700000);
+    cr_wire_free(&env);
+}
+
+/* Only the image download had rate-limit headers: nothing is known. */
+static void test_rate_headers_not_from_downloads(void **state)
+{
+    fx_t *f = *state;
+    Crieur__Envelope *env;
+    const Crieur__Result *r = s_media_publish(f, MODE_MEDIA_QUIET, &env);
+    assert_int_equal(r->rate_known, 0);
+    assert_int_equal(r->rate_limit, 0);
     cr_wire_free(&env);
 }
 
@@ -501,6 +645,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_publish_ok, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_422, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_headers_ok, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_headers_429, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_headers_last_that_had_them, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_headers_not_from_downloads, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_after_send, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_closed_after_send, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, s_setup, s_teardown),

@@ -2,6 +2,7 @@
 
 #include "cr_http.h"
 #include "cr_log.h"
+#include "cr_ratehdr.h"
 #include "cr_time.h"
 #include "cr_util.h"
 #include "cr_wire.h"
@@ -67,6 +68,7 @@ struct cr_task {
     int steps; /* since the call started or last waited */
     int waits;
     int64_t wake_mono; /* CR_TASK_WAITING: when to run the next step */
+    cr_rate_t rate; /* the most recent response of the task with rate-limit headers */
     cr_task_t *hnext;
     cr_task_t *prev, *next; /* pending list, wait list or its broker's done queue */
 };
@@ -416,6 +418,9 @@ static void s_task_finish(cr_worker_t *w, cr_task_t *t)
                                  : CRIEUR__OUTCOME__OUTCOME_TRANSIENT,
                      t->call.result.http_status, "adapter ended without an outcome", "internal");
     }
+    /* The platform's rate-limit window as last reported during the call,
+     * unless the adapter said it itself. */
+    if (!t->call.result.rate.known) t->call.result.rate = t->rate;
     /* Keep only the result: adapter state, request and credentials go now. */
     if (t->adapter && t->adapter->release && t->call.state) t->adapter->release(&t->call);
     t->call.state = NULL;
@@ -574,6 +579,14 @@ static void s_on_http_done(void *owner, const cr_http_resp_t *resp)
     cr_task_t *t = owner;
     t->xfer = NULL; /* released by cr_http after this callback */
     if (resp->sent) t->any_sent = 1;
+    /* The request is still in call.req (cleared by the next step). A media
+     * download (the only requests that follow redirects) and an SMTP
+     * transfer are not the platform's API: their headers say nothing. */
+    if (!t->call.req.follow_redirects && !t->call.req.mail_from) {
+        cr_rate_t rate;
+        if (cr_ratelimit_from_headers(resp, t->adapter->platform, cr_now_ms(), &rate))
+            t->rate = rate;
+    }
     s_task_advance(t->worker, t, resp);
 }
 
@@ -752,6 +765,12 @@ static int s_flush_results(cr_worker_t *w, cr_link_t *l, uint32_t credit)
             rs[n].started_ms = t->started_ms;
             rs[n].finished_ms = t->finished_ms;
             rs[n].reconciled = r->reconciled ? 1 : 0;
+            if (r->rate.known) {
+                rs[n].rate_known = 1;
+                rs[n].rate_limit = r->rate.limit;
+                rs[n].rate_remaining = r->rate.remaining;
+                rs[n].rate_reset_ms = r->rate.reset_ms;
+            }
             if (r->access_token) {
                 Crieur__Credentials *c = &w->batch_cred[n];
                 crieur__credentials__init(c);
