@@ -7,16 +7,18 @@
  * WELCOME (and every heartbeat with one), sends the tasks of TASKS.json as
  * its credit allows, and prints each result as one JSON line on stdout:
  *   {"job_id":1,"attempt":1,"outcome":"ok","http_status":200,"error":"..",
- *    "error_code":"..","retry_at_ms":0}
+ *    "error_code":"..","retry_at_ms":0,"rate_known":true,"rate_limit":300,
+ *    "rate_remaining":299,"rate_reset_ms":1767226500123}
  * Exits 0 once every task has a result, 1 on timeout (default 30 s), 2 on
  * bad usage or input.
  *
- * TASKS.json is an array of alert tasks:
+ * TASKS.json is an array of alert (or publish) tasks:
  *   [{"job_id":1, "attempt":1, "platform":"webhook", "handle":"ops",
  *     "token":"http://...", "api_base":"", "kind":"alert" (or "publish"),
  *     "alert":{"alert_id":1, "severity":"critical", "kind":"post_failed",
  *              "subject":"..", "text":"..", "client":"..", "post_id":42,
- *              "mail_from":"..", "smtp_user":".."}}] */
+ *              "mail_from":"..", "smtp_user":".."}}]
+ * a publish task has "body" and "idempotency_key" instead of "alert". */
 #include "cr_wire.h"
 
 #include <errno.h>
@@ -209,11 +211,15 @@ int main(int argc, char **argv)
                         tasks[k].done = 1;
                         ndone++;
                         json_t *j = json_pack(
-                            "{s:I, s:i, s:s, s:i, s:s, s:s, s:I}", "job_id", (json_int_t)r->job_id,
-                            "attempt", (int)r->attempt, "outcome", s_outcome(r->outcome),
-                            "http_status", (int)r->http_status, "error", r->error ? r->error : "",
-                            "error_code", r->error_code ? r->error_code : "", "retry_at_ms",
-                            (json_int_t)r->retry_at_ms);
+                            "{s:I, s:i, s:s, s:i, s:s, s:s, s:I, s:b, s:I, s:I, s:I}", "job_id",
+                            (json_int_t)r->job_id, "attempt", (int)r->attempt, "outcome",
+                            s_outcome(r->outcome), "http_status", (int)r->http_status, "error",
+                            r->error ? r->error : "", "error_code",
+                            r->error_code ? r->error_code : "", "retry_at_ms",
+                            (json_int_t)r->retry_at_ms, "rate_known", (int)r->rate_known,
+                            "rate_limit", (json_int_t)r->rate_limit, "rate_remaining",
+                            (json_int_t)r->rate_remaining, "rate_reset_ms",
+                            (json_int_t)r->rate_reset_ms);
                         char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
                         printf("%s\n", line ? line : "{}");
                         fflush(stdout);
