@@ -3,6 +3,7 @@
 #include "cr_buf.h"
 #include "cr_db.h"
 #include "cr_jobs.h"
+#include "cr_rate.h"
 #include "cr_log.h"
 #include "cr_secret.h"
 #include "cr_time.h"
@@ -38,10 +39,28 @@ struct cr_worker {
 typedef struct {
     uint64_t claimed, dispatched, results, stale, malformed, released, cancelled, workers_lost;
     uint64_t db_errors, cycles, lease_lost, bad_credentials;
+    uint64_t rate_held, rate_deferred; /* publications that waited for a rate limit */
 } cr_counters_t;
 
+/* A result waiting to be written: the broker_cycle_arrays fields. */
+typedef struct {
+    int64_t j;      /* job */
+    uint32_t a;     /* attempt */
+    const char *o;  /* outcome name (static) */
+    int h;          /* HTTP status */
+    char *p, *u, *e, *c; /* platform id, URL, error, error code */
+    int64_t r;      /* retry at (unix ms) */
+    char *w;        /* worker */
+    int64_t d, s, f; /* dispatched, started, finished (unix ms) */
+    int rc;         /* found by reading back */
+    char *ta, *tr;  /* refreshed tokens, sealed (hex) */
+    int64_t te;     /* their expiry (unix ms) */
+    char *k;        /* the sealing key's id */
+} s_result_t;
+#define S_RESULT_FIELDS 18
+
 /* Database setup steps after each (re)connection. */
-enum { SETUP_LISTEN, SETUP_RECOVER, SETUP_DONE };
+enum { SETUP_LISTEN, SETUP_LIMITS, SETUP_RECOVER, SETUP_DONE };
 
 struct cr_broker {
     const cr_broker_config_t *cfg;
@@ -49,15 +68,20 @@ struct cr_broker {
     void *router;
     cr_db_t *db;
     cr_jobs_t *jobs;
+    cr_rate_t *rate;       /* token buckets per account and platform */
+    int64_t next_limits;   /* mono: reread crieur.platform's limits */
+    int64_t next_prune;    /* mono: forget idle buckets */
     cr_worker_t *workers;
     cr_worker_t *rr;
     size_t n_workers;
 
-    cr_buf_t results; /* pending result objects, comma separated */
-    size_t n_results;
-    cr_buf_t sending; /* the results of the cycle in flight */
-    size_t n_sending;
+    s_result_t *results; /* pending results, written by the next cycle */
+    size_t n_results, cap_results;
+    s_result_t *sending; /* the results of the cycle in flight */
+    size_t n_sending, cap_sending;
+    cr_buf_t arrays[S_RESULT_FIELDS]; /* scratch: the results as array literals */
     cr_buf_t known; /* scratch: {id,id,...} of held jobs */
+    cr_buf_t blocked; /* scratch: {account,...} whose rate limit is spent */
     cr_buf_t seal;  /* plaintext credentials to seal, comma separated (p_seal) */
     size_t n_seal;
     cr_buf_t seal_sending;
@@ -101,27 +125,68 @@ static cr_worker_t *s_worker_find(cr_broker_t *self, const void *ident, size_t l
     return NULL;
 }
 
-/* Buffers one result object for the next cycle. */
+static void s_result_clear(s_result_t *r)
+{
+    free(r->p);
+    free(r->u);
+    free(r->e);
+    free(r->c);
+    free(r->w);
+    free(r->ta);
+    free(r->tr);
+    free(r->k);
+    memset(r, 0, sizeof *r);
+}
+
+/* A copy of an optional string: NULL for NULL or empty. Sets *oom on failure. */
+static char *s_opt_dup(const char *v, int *oom)
+{
+    if (!v || !*v) return NULL;
+    char *d = strdup(v);
+    if (!d) *oom = 1;
+    return d;
+}
+
+/* Keeps one result for the next cycle. Out of memory, the result is lost
+ * here, never half-written: the job's lease expires and it is retried. */
 static void s_result_add(cr_broker_t *self, int64_t job, uint32_t attempt, const char *outcome,
                          int http, const char *pid, const char *url, const char *err,
                          const char *code, int64_t retry_at, const char *worker,
                          int64_t dispatched, int64_t started, int64_t finished, int reconciled)
 {
-    cr_buf_t *b = &self->results;
-    if (self->n_results) cr_buf_add(b, ",", 1);
-    cr_buf_printf(b, "{\"j\":%" PRId64 ",\"a\":%u,\"o\":\"%s\"", job, attempt, outcome);
-    if (http) cr_buf_printf(b, ",\"h\":%d", http);
-    if (pid && *pid) { cr_buf_puts(b, ",\"p\":"); cr_buf_json_str(b, pid); }
-    if (url && *url) { cr_buf_puts(b, ",\"u\":"); cr_buf_json_str(b, url); }
-    if (err && *err) { cr_buf_puts(b, ",\"e\":"); cr_buf_json_str(b, err); }
-    if (code && *code) { cr_buf_puts(b, ",\"c\":"); cr_buf_json_str(b, code); }
-    if (retry_at > 0) cr_buf_printf(b, ",\"r\":%" PRId64, retry_at);
-    if (worker && *worker) { cr_buf_puts(b, ",\"w\":"); cr_buf_json_str(b, worker); }
-    if (dispatched > 0) cr_buf_printf(b, ",\"d\":%" PRId64, dispatched);
-    if (started > 0) cr_buf_printf(b, ",\"s\":%" PRId64, started);
-    if (finished > 0) cr_buf_printf(b, ",\"f\":%" PRId64, finished);
-    if (reconciled) cr_buf_puts(b, ",\"rc\":true");
-    cr_buf_add(b, "}", 1);
+    if (self->n_results == self->cap_results) {
+        size_t cap = self->cap_results ? self->cap_results * 2 : 256;
+        s_result_t *n = realloc(self->results, cap * sizeof *n);
+        if (!n) {
+            cr_error("out of memory keeping the result of job=%" PRId64 "; its lease will expire",
+                     job);
+            return;
+        }
+        self->results = n;
+        self->cap_results = cap;
+    }
+    s_result_t *r = &self->results[self->n_results];
+    memset(r, 0, sizeof *r);
+    int oom = 0;
+    r->j = job;
+    r->a = attempt;
+    r->o = outcome;
+    r->h = http;
+    r->p = s_opt_dup(pid, &oom);
+    r->u = s_opt_dup(url, &oom);
+    r->e = s_opt_dup(err, &oom);
+    r->c = s_opt_dup(code, &oom);
+    r->r = retry_at;
+    r->w = s_opt_dup(worker, &oom);
+    r->d = dispatched;
+    r->s = started;
+    r->f = finished;
+    r->rc = reconciled;
+    if (oom) {
+        cr_error("out of memory keeping the result of job=%" PRId64 "; its lease will expire", job);
+        s_result_clear(r);
+        return;
+    }
     self->n_results++;
 }
 
@@ -138,26 +203,28 @@ static char *s_seal_hex(const cr_secret_key_t *key, const char *plain)
 /* Appends the new tokens of a token refresh, sealed, to the result just
  * added (its closing brace is reopened). Without credentials the database
  * sees an OK without them and retries the refresh. */
-static void s_result_seal_credentials(cr_broker_t *self, const Crieur__Credentials *c)
+static void s_result_seal_credentials(cr_broker_t *self, int64_t job,
+                                      const Crieur__Credentials *c)
 {
     if (!c || !c->access_token || !*c->access_token) return;
-    cr_buf_t *b = &self->results;
-    if (b->len == 0 || b->data[b->len - 1] != '}') return;
+    if (!self->n_results || self->results[self->n_results - 1].j != job) return;
+    s_result_t *r = &self->results[self->n_results - 1];
     const cr_secret_key_t *key = self->cfg->secret_key;
     int has_refresh = c->refresh_token && *c->refresh_token;
     char *ah = s_seal_hex(key, c->access_token);
     char *rh = has_refresh ? s_seal_hex(key, c->refresh_token) : NULL;
-    if (ah && (rh || !has_refresh)) {
-        b->len--; /* reopen the object */
-        cr_buf_printf(b, ",\"ta\":\"%s\",\"k\":\"%s\"", ah, cr_secret_key_id(key));
-        if (rh) cr_buf_printf(b, ",\"tr\":\"%s\"", rh);
-        if (c->expires_at_ms > 0) cr_buf_printf(b, ",\"te\":%" PRId64, c->expires_at_ms);
-        cr_buf_add(b, "}", 1);
-    } else {
-        cr_error("out of memory sealing refreshed credentials; the refresh will be retried");
+    char *kid = strdup(cr_secret_key_id(key));
+    if (ah && kid && (rh || !has_refresh)) {
+        r->ta = ah;
+        r->tr = rh;
+        r->k = kid;
+        r->te = c->expires_at_ms > 0 ? c->expires_at_ms : 0;
+        return;
     }
+    cr_error("out of memory sealing refreshed credentials; the refresh will be retried");
     free(ah);
     free(rh);
+    free(kid);
 }
 
 /* A job the broker will not finish itself: back to PostgreSQL with a reason. */
@@ -233,6 +300,40 @@ static void s_send_simple_to(cr_broker_t *self, const void *ident, size_t len,
         cr_debug("send to unknown peer failed: %s", zmq_strerror(errno));
 }
 
+/* Longest wait for a rate limit spent in the broker; a longer one sends the
+ * job back to the queue until then. */
+#define CR_RATE_HOLD_MAX_MS 5000
+
+/* Takes the rate-limit tokens of a publication about to be dispatched.
+ * Returns 1 when the job must wait instead: held until its account has a
+ * token (short waits) or back in the queue until then (long ones). */
+static int s_rate_wait(cr_broker_t *self, cr_job_t *job, int64_t now)
+{
+    job->rate_taken = 0;
+    if (job->task.kind != CRIEUR__JOB_KIND__KIND_PUBLISH || job->account.id <= 0) return 0;
+    int64_t at = cr_rate_take(self->rate, job->account.id, job->account.platform, now);
+    if (at == 0) {
+        job->rate_taken = 1;
+        return 0;
+    }
+    if (at - now <= CR_RATE_HOLD_MAX_MS) {
+        self->c.rate_held++;
+        job->due_ms = at;
+        cr_jobs_hold(self->jobs, job);
+        return 1;
+    }
+    self->c.rate_deferred++;
+    char why[160];
+    snprintf(why, sizeof why,
+             "deferred by the broker: the account's rate limit on %s is spent until %" PRId64,
+             job->account.platform ? job->account.platform : "?", at);
+    s_result_add(self, job->id, job->attempt, "rate_limited", 0, NULL, NULL, why,
+                 "broker_rate_limit", at, NULL, 0, 0, now, 0);
+    cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
+    cr_job_destroy(&j);
+    return 1;
+}
+
 /* Sends READY jobs to workers with credit, in batches, round robin. */
 static void s_dispatch(cr_broker_t *self)
 {
@@ -262,9 +363,11 @@ static void s_dispatch(cr_broker_t *self)
         size_t n = 0;
         int64_t now = cr_now_ms();
         int64_t mono = cr_mono_ms();
+        size_t looked = 0, ready_at_start = cr_jobs_ready(self->jobs);
         while (n < batch_max && (long)n < pick->credit && cr_jobs_ready(self->jobs) &&
-               cr_jobs_ready_head(self->jobs)->role == pick->role) {
+               cr_jobs_ready_head(self->jobs)->role == pick->role && looked++ < ready_at_start) {
             cr_job_t *job = cr_jobs_ready_pop(self->jobs);
+            if (s_rate_wait(self, job, now)) continue;
             if (job->lease_until - mono < CR_LEASE_MARGIN_MS) {
                 /* Our lease may have run out (the database was unreachable):
                  * another broker may own the job now. Never dispatch it. */
@@ -296,6 +399,11 @@ static void s_dispatch(cr_broker_t *self)
             for (size_t i = 0; i < n; i++) {
                 batch_jobs[i]->worker = NULL;
                 batch_jobs[i]->dispatched_ms = 0;
+                if (batch_jobs[i]->rate_taken) {
+                    cr_rate_give_back(self->rate, batch_jobs[i]->account.id,
+                                      batch_jobs[i]->account.platform, now);
+                    batch_jobs[i]->rate_taken = 0;
+                }
                 cr_jobs_ready_push(self->jobs, batch_jobs[i]);
             }
             pick->credit = 0;
@@ -380,6 +488,17 @@ static const char *s_outcome_name(Crieur__Outcome o)
     }
 }
 
+/* What the platform said of the account's rate limit, into its bucket. */
+static void s_rate_feedback(cr_broker_t *self, const cr_job_t *job, const Crieur__Result *r)
+{
+    int64_t now = cr_now_ms();
+    if (r->outcome == CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED)
+        cr_rate_block(self->rate, job->account.id, job->account.platform, r->retry_at_ms, now);
+    else if (r->rate_known)
+        cr_rate_observe(self->rate, job->account.id, job->account.platform, r->rate_limit,
+                        r->rate_remaining, r->rate_reset_ms, now);
+}
+
 static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident, size_t ilen,
                          const Crieur__ResultBatch *rb)
 {
@@ -399,9 +518,11 @@ static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident
         s_result_add(self, job->id, job->attempt, outcome, r->http_status, r->platform_post_id,
                      r->url, r->error, r->error_code, r->retry_at_ms, job->worker->id,
                      job->dispatched_ms, r->started_ms, r->finished_ms, r->reconciled);
+        if (job->account.id > 0 && job->task.kind == CRIEUR__JOB_KIND__KIND_PUBLISH)
+            s_rate_feedback(self, job, r);
         if (job->task.kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH &&
             r->outcome == CRIEUR__OUTCOME__OUTCOME_OK)
-            s_result_seal_credentials(self, r->credentials);
+            s_result_seal_credentials(self, job->id, r->credentials);
         cr_debug("job=%" PRId64 " attempt=%u account=%" PRId64 " worker=%s outcome=%s http=%d",
                  job->id, job->attempt, job->account.id, job->worker->id, outcome, r->http_status);
         if (job->worker->in_flight) job->worker->in_flight--;
@@ -577,6 +698,29 @@ static void s_on_db_lost(void *arg)
     free(c.ids);
 }
 
+#define S_LIMITS_SQL                                                                              \
+    "SELECT name, coalesce(post_limit, 0), "                                                      \
+    "coalesce(extract(epoch FROM post_window) * 1000, 0)::bigint, coalesce(app_limit, 0), "       \
+    "coalesce(extract(epoch FROM app_window) * 1000, 0)::bigint FROM crieur.platform"
+
+/* The platforms' published rate limits, into the token buckets. */
+static void s_on_limits(void *arg, PGresult *res, const char *error)
+{
+    cr_broker_t *self = arg;
+    if (!res || error) {
+        if (error) cr_warn("could not read the platforms' rate limits: %s", error);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        if (cr_rate_set_platform(self->rate, name, atoi(PQgetvalue(res, i, 1)),
+                                 strtoll(PQgetvalue(res, i, 2), NULL, 10),
+                                 atoi(PQgetvalue(res, i, 3)),
+                                 strtoll(PQgetvalue(res, i, 4), NULL, 10)) != 0)
+            cr_warn("too many platforms for the rate limiter; %s is not limited", name);
+    }
+}
+
 static void s_on_setup(void *arg, PGresult *res, const char *error)
 {
     cr_broker_t *self = arg;
@@ -587,7 +731,9 @@ static void s_on_setup(void *arg, PGresult *res, const char *error)
         self->db_retry_at = cr_mono_ms() + 2000;
         return;
     }
-    if (self->setup == SETUP_RECOVER && !self->recovered) {
+    if (self->setup == SETUP_LIMITS) {
+        s_on_limits(self, res, NULL);
+    } else if (self->setup == SETUP_RECOVER && !self->recovered) {
         const char *n = PQntuples(res) ? PQgetvalue(res, 0, 0) : "0";
         self->recovered = 1;
         if (strcmp(n, "0") != 0)
@@ -603,11 +749,85 @@ static void s_move_back_results(cr_broker_t *self)
 {
     if (!self->n_sending) return;
     /* keep them: they are written by the next cycle, nothing is lost */
-    if (self->n_results) cr_buf_add(&self->results, ",", 1);
-    cr_buf_add(&self->results, self->sending.data, self->sending.len);
-    self->n_results += self->n_sending;
-    cr_buf_reset(&self->sending);
+    size_t need = self->n_results + self->n_sending;
+    if (need > self->cap_results) {
+        s_result_t *n = realloc(self->results, need * sizeof *n);
+        if (!n) {
+            /* keep the in-flight list as the pending one instead */
+            cr_error("out of memory keeping %zu results; %zu newer ones are dropped (their "
+                     "leases will expire)",
+                     self->n_sending, self->n_results);
+            for (size_t i = 0; i < self->n_results; i++) s_result_clear(&self->results[i]);
+            s_result_t *t = self->results;
+            size_t tc = self->cap_results;
+            self->results = self->sending;
+            self->cap_results = self->cap_sending;
+            self->n_results = self->n_sending;
+            self->sending = t;
+            self->cap_sending = tc;
+            self->n_sending = 0;
+            return;
+        }
+        self->results = n;
+        self->cap_results = need;
+    }
+    memcpy(self->results + self->n_results, self->sending, self->n_sending * sizeof *self->sending);
+    self->n_results = need;
+    self->n_sending = 0; /* the strings moved with the records */
+}
+
+static void s_sending_done(cr_broker_t *self)
+{
+    for (size_t i = 0; i < self->n_sending; i++) s_result_clear(&self->sending[i]);
     self->n_sending = 0;
+}
+
+/* The pending results as PostgreSQL array literals, one per field. */
+static int s_results_to_arrays(cr_broker_t *self)
+{
+    cr_buf_t *a = self->arrays;
+    for (int k = 0; k < S_RESULT_FIELDS; k++) {
+        cr_buf_reset(&a[k]);
+        cr_buf_add(&a[k], "{", 1);
+    }
+    for (size_t i = 0; i < self->n_results; i++) {
+        const s_result_t *r = &self->results[i];
+        const char *sep = i ? "," : "";
+        cr_buf_printf(&a[0], "%s%" PRId64, sep, r->j);
+        cr_buf_printf(&a[1], "%s%u", sep, r->a);
+        cr_buf_printf(&a[2], "%s%s", sep, r->o);
+        if (r->h) cr_buf_printf(&a[3], "%s%d", sep, r->h);
+        else cr_buf_printf(&a[3], "%sNULL", sep);
+        char *strs[4] = {r->p, r->u, r->e, r->c};
+        for (int k = 0; k < 4; k++) {
+            cr_buf_puts(&a[4 + k], sep);
+            cr_buf_pg_array_str(&a[4 + k], strs[k]);
+        }
+        if (r->r > 0) cr_buf_printf(&a[8], "%s%" PRId64, sep, r->r);
+        else cr_buf_printf(&a[8], "%sNULL", sep);
+        cr_buf_puts(&a[9], sep);
+        cr_buf_pg_array_str(&a[9], r->w);
+        int64_t times[3] = {r->d, r->s, r->f};
+        for (int k = 0; k < 3; k++) {
+            if (times[k] > 0) cr_buf_printf(&a[10 + k], "%s%" PRId64, sep, times[k]);
+            else cr_buf_printf(&a[10 + k], "%sNULL", sep);
+        }
+        cr_buf_printf(&a[13], "%s%s", sep, r->rc ? "t" : "f");
+        cr_buf_puts(&a[14], sep);
+        cr_buf_pg_array_str(&a[14], r->ta);
+        cr_buf_puts(&a[15], sep);
+        cr_buf_pg_array_str(&a[15], r->tr);
+        if (r->te > 0) cr_buf_printf(&a[16], "%s%" PRId64, sep, r->te);
+        else cr_buf_printf(&a[16], "%sNULL", sep);
+        cr_buf_puts(&a[17], sep);
+        cr_buf_pg_array_str(&a[17], r->k);
+    }
+    int failed = 0;
+    for (int k = 0; k < S_RESULT_FIELDS; k++) {
+        cr_buf_add(&a[k], "}", 1);
+        failed |= a[k].failed;
+    }
+    return failed ? -1 : 0;
 }
 
 static int64_t s_int64(PGresult *res, int row, int col)
@@ -737,8 +957,7 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
     self->c.cycles++;
     int64_t lease_until = self->cycle_sent_mono + self->cfg->lease_ms;
     if (self->cycle_maintain) cr_jobs_each(self->jobs, s_renewed, &lease_until);
-    cr_buf_reset(&self->sending);
-    self->n_sending = 0;
+    s_sending_done(self);
     int rows = PQntuples(res);
     long claimed = 0;
     int64_t now = cr_now_ms();
@@ -845,6 +1064,22 @@ static long s_free_credit(cr_broker_t *self)
     return credit;
 }
 
+/* The accounts whose jobs the claim should leave alone, as {id,...}. */
+static void s_blocked_add(int64_t account, int64_t until_ms, void *arg)
+{
+    (void)until_ms;
+    cr_buf_t *b = arg;
+    cr_buf_printf(b, b->len > 1 ? ",%" PRId64 : "%" PRId64, account);
+}
+
+static void s_blocked_accounts(cr_broker_t *self, cr_buf_t *b)
+{
+    cr_buf_reset(b);
+    cr_buf_add(b, "{", 1);
+    cr_rate_each_blocked(self->rate, cr_now_ms(), s_blocked_add, b);
+    cr_buf_add(b, "}", 1);
+}
+
 /* Sends the next statement if the connection is idle and there is a reason. */
 static void s_db_kick(cr_broker_t *self)
 {
@@ -853,6 +1088,11 @@ static void s_db_kick(cr_broker_t *self)
     if (mono < self->db_retry_at) return;
     if (self->setup == SETUP_LISTEN) {
         cr_db_send_simple(self->db, "LISTEN crieur_jobs; LISTEN crieur_cancel", s_on_setup, self);
+        return;
+    }
+    if (self->setup == SETUP_LIMITS) {
+        cr_db_send(self->db, S_LIMITS_SQL, 0, NULL, s_on_setup, self);
+        self->next_limits = mono + 60000;
         return;
     }
     if (self->setup == SETUP_RECOVER) {
@@ -880,6 +1120,12 @@ static void s_db_kick(cr_broker_t *self)
     int maintain = mono >= self->next_maintain;
     int reap = mono >= self->next_reap && !self->draining;
     if (self->n_results == 0 && claim == 0 && !maintain && !reap) {
+        if (mono >= self->next_limits) {
+            /* limits changed by an operator are picked up within a minute */
+            if (cr_db_send(self->db, S_LIMITS_SQL, 0, NULL, s_on_limits, self) == 0)
+                self->next_limits = mono + 60000;
+            return;
+        }
         if (self->heartbeat_due) {
             cr_buf_t b;
             cr_buf_init(&b);
@@ -922,16 +1168,9 @@ static void s_db_kick(cr_broker_t *self)
         cr_jobs_each(self->jobs, s_known_add, &self->known);
         cr_buf_add(&self->known, "}", 1);
     }
-    /* the results go out with this statement */
-    cr_buf_reset(&self->sending);
-    if (self->n_results) {
-        cr_buf_add(&self->sending, "[", 1);
-        cr_buf_add(&self->sending, self->results.data, self->results.len);
-        cr_buf_add(&self->sending, "]", 1);
-    }
-    if (self->sending.failed || self->known.failed) {
+    /* the results go out with this statement, one array per field */
+    if (s_results_to_arrays(self) != 0 || self->known.failed) {
         cr_error("out of memory building the cycle; retrying");
-        cr_buf_reset(&self->sending);
         self->db_retry_at = mono + 100;
         return;
     }
@@ -945,33 +1184,39 @@ static void s_db_kick(cr_broker_t *self)
     }
     cr_buf_wipe(&self->seal);
     self->n_seal = 0;
-    const char *p[10] = {self->cfg->broker_id,
-                         self->n_results ? cr_buf_str(&self->sending) : NULL,
-                         claim_s,
-                         look_s,
-                         lease_s,
-                         maintain ? cr_buf_str(&self->known) : NULL,
-                         backoff_s,
-                         reap ? "true" : "false",
-                         inflight_s,
-                         self->seal_sending.len && !self->seal_sending.failed
-                             ? cr_buf_str(&self->seal_sending)
-                             : NULL};
+    /* accounts whose rate limit is spent: their jobs stay in the queue */
+    s_blocked_accounts(self, &self->blocked);
+    const char *p[28];
+    p[0] = self->cfg->broker_id;
+    for (int k = 0; k < S_RESULT_FIELDS; k++)
+        p[1 + k] = self->n_results ? cr_buf_str(&self->arrays[k]) : NULL;
+    p[19] = claim_s;
+    p[20] = look_s;
+    p[21] = lease_s;
+    p[22] = maintain ? cr_buf_str(&self->known) : NULL;
+    p[23] = backoff_s;
+    p[24] = reap ? "true" : "false";
+    p[25] = inflight_s;
+    p[26] = self->seal_sending.len && !self->seal_sending.failed ? cr_buf_str(&self->seal_sending)
+                                                                 : NULL;
+    p[27] = self->blocked.len > 2 && !self->blocked.failed ? cr_buf_str(&self->blocked) : NULL;
     if (cr_db_send(self->db,
-                   "SELECT * FROM crieur.broker_cycle($1, $2::jsonb, $3::int, $4::int, $5::int, "
-                   "$6::bigint[], $7::int, $8::boolean, $9::int, $10::jsonb)",
-                   10, p, s_on_cycle, self) != 0) {
-        cr_buf_reset(&self->sending);
+                   "SELECT * FROM crieur.broker_cycle_arrays($1, $2::bigint[], $3::int[], "
+                   "$4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], "
+                   "$10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[], "
+                   "$15::boolean[], $16::text[], $17::text[], $18::bigint[], $19::text[], "
+                   "$20::int, $21::int, $22::int, $23::bigint[], $24::int, $25::boolean, "
+                   "$26::int, $27::jsonb, $28::bigint[])",
+                   28, p, s_on_cycle, self) != 0)
         return;
-    }
-    /* sending now holds "[...]"; strip to the bare list for a possible move back */
-    if (self->n_results) {
-        memmove(self->sending.data, self->sending.data + 1, self->sending.len - 2);
-        self->sending.len -= 2;
-        self->sending.data[self->sending.len] = '\0';
-    }
+    /* the pending results are the ones in flight now */
+    s_result_t *t = self->sending;
+    size_t tc = self->cap_sending;
+    self->sending = self->results;
+    self->cap_sending = self->cap_results;
     self->n_sending = self->n_results;
-    cr_buf_reset(&self->results);
+    self->results = t;
+    self->cap_results = tc;
     self->n_results = 0;
     self->cycle_in_flight = 1;
     self->cycle_sent_mono = mono;
@@ -992,8 +1237,9 @@ cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
     cr_broker_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
     self->cfg = cfg;
-    cr_buf_init(&self->results);
-    cr_buf_init(&self->sending);
+    for (int k = 0; k < S_RESULT_FIELDS; k++) cr_buf_init(&self->arrays[k]);
+    cr_buf_init(&self->blocked);
+    self->rate = cr_rate_new();
     cr_buf_init(&self->seal);
     cr_buf_init(&self->seal_sending);
     cr_buf_init(&self->known);
@@ -1004,7 +1250,7 @@ cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
     snprintf(app, sizeof app, "crieur-broker:%s", cfg->broker_id);
     self->db = cr_db_new(cfg->database, app, s_on_notify, s_on_db_ready, s_on_db_lost, self);
     self->zctx = zmq_ctx_new();
-    if (!self->jobs || !self->db || !self->zctx) goto fail;
+    if (!self->jobs || !self->db || !self->zctx || !self->rate) goto fail;
     self->router = zmq_socket(self->zctx, ZMQ_ROUTER);
     if (!self->router) goto fail;
     int one = 1, hwm = 100000, linger = 1000, maxmsg = (int)CR_WIRE_MAX_FRAME;
@@ -1041,8 +1287,13 @@ void cr_broker_destroy(cr_broker_t **self_p)
     if (self->zctx) zmq_ctx_term(self->zctx);
     cr_jobs_destroy(&self->jobs);
     cr_db_destroy(&self->db);
-    cr_buf_release(&self->results);
-    cr_buf_release(&self->sending);
+    for (size_t i = 0; i < self->n_results; i++) s_result_clear(&self->results[i]);
+    s_sending_done(self);
+    free(self->results);
+    free(self->sending);
+    for (int k = 0; k < S_RESULT_FIELDS; k++) cr_buf_release(&self->arrays[k]);
+    cr_buf_release(&self->blocked);
+    cr_rate_destroy(&self->rate);
     cr_buf_wipe_release(&self->seal);
     cr_buf_wipe_release(&self->seal_sending);
     cr_buf_release(&self->known);
@@ -1115,11 +1366,13 @@ static void s_stats(cr_broker_t *self)
     cr_info("stats: workers=%zu held=%zu ready=%zu in_flight=%zu claimed=%" PRIu64
             " dispatched=%" PRIu64 " results=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
             " cancelled=%" PRIu64 " workers_lost=%" PRIu64 " lease_lost=%" PRIu64 " cycles=%" PRIu64
-            " db_errors=%" PRIu64 " db_rtt_ms=%" PRId64,
+            " db_errors=%" PRIu64 " db_rtt_ms=%" PRId64 " rate_held=%" PRIu64
+            " rate_deferred=%" PRIu64 " rate_buckets=%zu",
             self->n_workers, cr_jobs_held(self->jobs), cr_jobs_ready(self->jobs),
             cr_jobs_count(self->jobs) - cr_jobs_held(self->jobs) - cr_jobs_ready(self->jobs),
             c->claimed, c->dispatched, c->results, c->stale, c->malformed, c->cancelled,
-            c->workers_lost, c->lease_lost, c->cycles, c->db_errors, cr_db_last_rtt_ms(self->db));
+            c->workers_lost, c->lease_lost, c->cycles, c->db_errors, cr_db_last_rtt_ms(self->db),
+            c->rate_held, c->rate_deferred, cr_rate_accounts(self->rate));
     *l = *c;
 }
 
@@ -1217,6 +1470,10 @@ int cr_broker_run(cr_broker_t *self, volatile int *stop, volatile int *reload)
         if (mono >= self->next_tick) {
             self->claim_wanted = 1; /* safety net: never rely on NOTIFY alone */
             self->next_tick = mono + cfg->tick_ms;
+            if (mono >= self->next_prune) {
+                cr_rate_prune(self->rate, cr_now_ms());
+                self->next_prune = mono + 60000;
+            }
             s_release_overdue(self);
         }
         if (mono >= self->next_stats) {

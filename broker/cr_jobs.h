@@ -31,6 +31,7 @@ typedef struct cr_job {
     size_t heap_pos;     /* HELD: index in the heap */
     struct cr_job *next; /* READY: queue link */
     int cancel;          /* a cancel was requested */
+    int rate_taken;      /* a rate-limit token was taken for its dispatch */
     /* The task as it goes on the wire; strings owned by this record. */
     Crieur__Task task;
     Crieur__Account account;

@@ -122,3 +122,36 @@ const char *cr_buf_str(cr_buf_t *b)
 {
     return b->data ? b->data : "";
 }
+
+void cr_buf_pg_array_str(cr_buf_t *b, const char *s)
+{
+    if (!s) {
+        cr_buf_add(b, "NULL", 4);
+        return;
+    }
+    cr_buf_add(b, "\"", 1);
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            cr_buf_add(b, e, 2);
+            i++;
+        } else if (c < 0x80) {
+            cr_buf_add(b, (const char *)&s[i], 1);
+            i++;
+        } else {
+            /* copy one valid UTF-8 sequence, or U+FFFD for a bad byte: the
+             * server refuses the whole statement for one invalid byte */
+            size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (i + n <= len && cr_utf8_invalid_at(s + i, n) < 0) {
+                cr_buf_add(b, s + i, n);
+                i += n;
+            } else {
+                cr_buf_add(b, "\xEF\xBF\xBD", 3);
+                i++;
+            }
+        }
+    }
+    cr_buf_add(b, "\"", 1);
+}

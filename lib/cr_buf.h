@@ -23,6 +23,9 @@ void cr_buf_puts(cr_buf_t *b, const char *s);
 void cr_buf_printf(cr_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a quoted JSON string; invalid UTF-8 bytes become U+FFFD. */
 void cr_buf_json_str(cr_buf_t *b, const char *s);
+/* One element of a PostgreSQL array literal ({a,b}): NULL for a NULL s, else
+ * the string double-quoted with " and \ escaped; invalid UTF-8 becomes U+FFFD. */
+void cr_buf_pg_array_str(cr_buf_t *b, const char *s);
 /* NUL-terminated contents ("" when empty). */
 const char *cr_buf_str(cr_buf_t *b);
 
