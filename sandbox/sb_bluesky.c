@@ -50,7 +50,8 @@
  *    (--bluesky-write-points 5000, --bluesky-write-window-s 3600, window
  *    opened by the first write) and a daily 35000. Points are spent before
  *    validation, as the PDS's rate limiter does. createSession: 30 per 5 min
- *    per identifier. The 3000 / 5 min per IP limit is not imitated.
+ *    per identifier (--bluesky-session-window-s shortens the 5 min). The
+ *    3000 / 5 min per IP limit is not imitated.
  *    RateLimit-Limit/-Remaining/-Reset (epoch s)/-Policy on those answers.
  *  - uploadBlob refuses more than 2,000,000 bytes (the post image limit); the
  *    sandbox server refuses any body over 1 MiB before that (413). A blob's
@@ -107,7 +108,6 @@
 #define S_MAX_BLOB_BYTES 2000000u
 #define S_REFRESH_TTL_S (90ll * 86400)
 #define S_SESSION_LIMIT 30
-#define S_SESSION_WINDOW_S 300
 #define S_WRITE_DAY_LIMIT 35000
 #define S_WRITE_DAY_WINDOW_S 86400
 #define S_CREATE_POINTS 3
@@ -780,9 +780,10 @@ s_create_session (s_bsky_t *self, const sb_req_t *req, json_t *body, sb_reply_t 
     char rkey[320];
     snprintf (rkey, sizeof (rkey), "bluesky/session/%s", key);
     sb_rate_t rate;
-    sb_ratelimit_hit (world->rates, rkey, S_SESSION_LIMIT, S_SESSION_WINDOW_S,
-                      SB_WINDOW_FIRST_HIT, req->now_us, 1, &rate);
-    s_rate_headers (rep, &rate, S_SESSION_WINDOW_S);
+    int64_t window_s = world->config->bluesky_session_window_s;
+    sb_ratelimit_hit (world->rates, rkey, S_SESSION_LIMIT, window_s, SB_WINDOW_FIRST_HIT,
+                      req->now_us, 1, &rate);
+    s_rate_headers (rep, &rate, window_s);
     if (!rate.allowed) {
         s_error (rep, 429, "RateLimitExceeded", "Rate Limit Exceeded");
         return;

@@ -36,6 +36,7 @@ typedef struct {
     int64_t bluesky_access_ttl_s;     /* Bluesky: accessJwt lifetime */
     int64_t bluesky_write_points;     /* Bluesky: write points per account per window */
     int64_t bluesky_write_window_s;
+    int64_t bluesky_session_window_s; /* Bluesky: createSession window (30 per identifier) */
     int64_t bluesky_duplicate_status; /* Bluesky: answer to a repeated rkey (400 or 500) */
     int64_t linkedin_post_limit;      /* LinkedIn: POST /rest/posts per member per window */
     int64_t linkedin_app_limit;       /* LinkedIn: calls of all members per window */

@@ -416,6 +416,23 @@ expect "30 sessions in 5 minutes" 200 "$CODE"
 login "$R" alice app-pw-alice
 expect "the 31st: 429" "429 RateLimitExceeded 0" "$CODE $(j .error) $(hdr RateLimit-Remaining)"
 
+# ---- a shortened session window (benchmarks) ---------------------------------
+start sesswin --bluesky-session-window-s 4
+S=$URL_sesswin
+add_account "$S" alice app-pw-alice
+for _ in $(seq 1 29); do  # plain curl: the 30 sessions fit in the window
+    curl -sS -o /dev/null -X POST "$S/bluesky/xrpc/com.atproto.server.createSession" \
+        -H 'Content-Type: application/json' -d '{"identifier":"alice","password":"app-pw-alice"}'
+done
+login "$S" alice app-pw-alice
+expect "--bluesky-session-window-s: 30 sessions, the window in the policy" "200 30;w=4" \
+    "$CODE $(hdr RateLimit-Policy)"
+login "$S" alice app-pw-alice
+expect "... the 31st within the window: 429" "429 RateLimitExceeded" "$CODE $(j .error)"
+sleep 4.2
+login "$S" alice app-pw-alice
+expect "... after the window: a session again" 200 "$CODE"
+
 # ---- a repeated rkey answered 500, as the reference PDS probably does --------
 start dup --bluesky-duplicate-status 500
 U=$URL_dup
