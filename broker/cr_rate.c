@@ -244,9 +244,11 @@ void cr_rate_block(cr_rate_t *self, int64_t account, const char *platform, int64
     s_slot_t *s = s_get(self, account, pi, now_ms);
     if (!s) return;
     if (until_ms <= now_ms || until_ms - now_ms > 86400000) until_ms = now_ms + 60000;
+    /* The refusal may come from another of the platform's limits (Mastodon's
+     * requests per token): the posts' bucket keeps its tokens, the account
+     * just waits until the time the platform gave. */
     if (until_ms > s->b.blocked_until) s->b.blocked_until = until_ms;
-    if (s->b.tokens > 0) s->b.tokens = 0;
-    if (s->b.reset_tokens < 1) s->b.reset_tokens = 1; /* one try after the wait */
+    if (s->b.reset_tokens < 1) s->b.reset_tokens = 1;
 }
 
 size_t cr_rate_each_blocked(cr_rate_t *self, int64_t now_ms,

@@ -144,7 +144,13 @@ f_mid_burst() {
 # f_wait_done: waits until every post is finished (or the timeout). Sets
 # F_END_MS and prints the burst time.
 f_wait_done() {
-    wait_for "every post to finish" "$F_DONE_TIMEOUT_S" f_finished_at_least "$F_POSTS" || true
+    if ! wait_for "every post to finish" "$F_DONE_TIMEOUT_S" f_finished_at_least "$F_POSTS"; then
+        echo "# posts not finished, by account, last error and when their job runs next:"
+        sql_or "" "select a.handle, count(*), max(p.last_error), min(j.run_at) - now(), max(j.state)
+                   from crieur.post p join crieur.account a on a.id = p.account_id
+                   left join crieur.job j on j.ref_id = p.id and j.kind = 'publish'
+                   where p.status = 'scheduled' group by 1 order by 2 desc limit 10" | sed 's/^/#   /'
+    fi
     F_END_MS=$(now_ms)
     local last
     last=$(sql "select coalesce((extract(epoch from max(updated_at)) * 1000)::bigint, 0) from crieur.post where status <> 'scheduled'")
