@@ -152,7 +152,7 @@ if [ -z "${CRIEUR_PG_ENV:-}" ] || [ ! -f "$CRIEUR_PG_ENV" ]; then export CRIEUR_
 
 echo "# compare: PostgreSQL $SERVER_VERSION, synchronous_commit=$SYNC_COMMIT, fsync=$FSYNC; $(nproc) CPUs; node $NODE_VERSION"
 echo "# graphile-worker $GW_VERSION (declares node $(pkg_engine graphile-worker)), pg-boss $PGBOSS_VERSION (declares node $(pkg_engine pg-boss)), pg $PG_VERSION"
-echo "# crieur: $BUILD, commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$SRC" diff --quiet HEAD -- broker db lib workers 2>/dev/null || echo ' + uncommitted changes in broker/db/lib/workers')"
+echo "# crieur: $BUILD (built from the source tree, now at commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$SRC" diff --quiet HEAD -- broker db lib workers 2>/dev/null || echo ' + uncommitted changes in broker/db/lib/workers'))"
 echo "# $JOBS jobs per run (Graphile Worker default settings: $JOBS_GW_DEFAULT), $RUNS run(s) per configuration, interleaved"
 echo "# each: bulk enqueue, VACUUM ANALYZE, then timed from the worker processes' start to the last job done"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine or the server skews every figure)"
