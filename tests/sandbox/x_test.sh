@@ -305,7 +305,7 @@ req GET "$L/x/2/users/me" -H 'Authorization: Bearer tokr'
 expect "reads have their own window" "200 75" "$CODE $(hdr x-rate-limit-limit)"
 
 # ---- media upload -----------------------------------------------------------------
-start media --x-media-limit 6 --x-media-window-s 60 --x-media-ttl-s 2 --x-media-max-bytes 2000
+start media --x-media-limit 6 --x-media-window-s 60 --x-media-ttl-s 5 --x-media-max-bytes 2000
 MD=$URL_media
 add_account "$MD" mia tokm
 add_account "$MD" max tokx
@@ -319,7 +319,7 @@ upload() { # TOKEN [curl -F args...]
 }
 INVALID_TYPE=https://api.x.com/2/problems/invalid-request
 upload tokm -F "media=@$TMP/pic.jpg" -F media_category=tweet_image
-expect "upload: 200 {data:{id,media_key,size,expires_after_secs}}" "200 3_$(j .data.id) 600 2 image/jpeg" \
+expect "upload: 200 {data:{id,media_key,size,expires_after_secs}}" "200 3_$(j .data.id) 600 5 image/jpeg" \
     "$CODE $(j .data.media_key) $(j .data.size) $(j .data.expires_after_secs) $(j .data.image.image_type)"
 expect_match "upload: a numeric id" '^[0-9]+$' "$(j .data.id)"
 expect "upload: x-rate-limit headers of the media window" "6 5" "$(hdr x-rate-limit-limit) $(hdr x-rate-limit-remaining)"
@@ -372,7 +372,7 @@ media_tweet tokm "five pictures" "[\"$M1\",\"$M1\",\"$M1\",\"$M1\",\"$M1\"]"
 expect "five media ids: 400" "400 $INVALID_TYPE" "$CODE $(j .type)"
 media_tweet tokm "" "[\"$M1\"]"
 expect "media without text: 201" 201 "$CODE"
-sleep 2.1
+sleep 5.1
 media_tweet tokm "too late" "[\"$M3\"]"
 expect "expired media id (expires_after_secs): 400 Your media IDs are invalid." "400 Your media IDs are invalid." \
     "$CODE $(j '.errors[0].message')"
