@@ -206,11 +206,12 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+declare -A PNAME=()   # pid -> name, for the messages
 alive() { # PID...: all running, else report and fail
     local p
     for p in "$@"; do
         if ! kill -0 "$p" 2>/dev/null; then
-            echo "burst: process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-60)) exited during the run" >&2
+            echo "burst: process $p (${PNAME[$p]:-?}) exited during the run" >&2
             return 1
         fi
     done
@@ -231,16 +232,19 @@ run_burst() {
         "${SB_LIMITS[@]}" >"$B_DIR/sandbox-$BURST.log" 2>&1 &
     local sb_pid=$!
     B_PIDS+=($sb_pid)
+    PNAME[$sb_pid]=sandbox
     for _ in $(seq 1 100); do [ -s "$B_DIR/sandbox-$BURST.port" ] && break; sleep 0.05; done
     [ -s "$B_DIR/sandbox-$BURST.port" ] || { echo "burst: the sandbox did not start" >&2; cat "$B_DIR/sandbox-$BURST.log" >&2; exit 1; }
     sb_register
     # shellcheck disable=SC2086
     b_broker "b$BURST-broker" --stats-interval-s 1 ${BURST_BROKER_ARGS:-}
     local broker_pid=$LAST_PID wpids=()
+    PNAME[$broker_pid]=broker
     for ((i = 1; i <= WORKERS; i++)); do
         # shellcheck disable=SC2086
         b_publisher "b$BURST-worker$i" --capacity "$CAPACITY" ${BURST_PUBLISHER_ARGS:-}
         wpids+=($LAST_PID)
+        PNAME[$LAST_PID]=publisher$i
     done
     local end=$((SECONDS + 30))
     until [ "$(bsql "select count(*) from crieur.worker where state = 'connected' and id like 'b$BURST-worker%'")" = "$WORKERS" ]; do
