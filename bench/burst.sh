@@ -186,24 +186,21 @@ sb_register() {
     [ "$bad" = 0 ] || { echo "burst: $bad sandbox accounts were refused" >&2; exit 1; }
 }
 
-# CPU time (user + system, in clock ticks) of processes; "postgres": every
-# process of the PostgreSQL server (other databases of the cluster included).
+# CPU time (user + system, in clock ticks) of processes.
 cpu_ticks() {
     local p t=0 v
     for p in "$@"; do
-        if [ "$p" = postgres ]; then
-            local files
-            files=$(grep -lx postgres /proc/[0-9]*/comm 2>/dev/null | sed 's/comm$/stat/' || true)
-            v=0
-            [ -z "$files" ] || v=$(awk '{sub(/^[0-9]+ \([^)]*\) /, ""); s += $12 + $13} END {print s + 0}' \
-                $files 2>/dev/null || echo 0)
-        else
-            v=$(awk '{sub(/^[0-9]+ \([^)]*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
-        fi
-        t=$((t + v))
+        v=$(awk '{sub(/^[0-9]+ \([^)]*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        t=$((t + ${v:-0}))
     done
     echo "$t"
 }
+# The PostgreSQL backends serving this benchmark's database (the broker's).
+db_pids() {
+    bsql "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()" | tr '\n' ' '
+}
+# Busy ticks of the whole machine (every process, ours or not).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
 declare -A PNAME=()   # pid -> name, for the messages
@@ -259,8 +256,10 @@ run_burst() {
     local due_s=$(( $(date +%s) + margin ))
     local order="g"
     [ "$INTERLEAVE" = 1 ] && order="g % $CLIENTS, g"
-    local ts0 ts1 cpu0
-    cpu0="$(cpu_ticks "$sb_pid") $(cpu_ticks "$broker_pid") $(cpu_ticks "${wpids[@]}") $(cpu_ticks postgres)"
+    local ts0 ts1 cpu0 pg_pids
+    pg_pids=$(db_pids)
+    # shellcheck disable=SC2086
+    cpu0="$(cpu_ticks "$sb_pid") $(cpu_ticks "$broker_pid") $(cpu_ticks "${wpids[@]}") $(cpu_ticks $pg_pids) $(machine_ticks)"
     ts0=$(b_now_ms)
     bsql "select count(crieur.schedule_post(s.id,
                  format('Spring campaign, burst %s: post %s of client %s on %s %s', $BURST, s.g, s.cidx, s.platform, s.handle),
@@ -292,12 +291,16 @@ run_burst() {
         sleep 0.2
     done
     local broker_kb worker_kb=0 wk=() k sbstats cpu1 wall_ms
-    cpu1="$(cpu_ticks "$sb_pid") $(cpu_ticks "$broker_pid") $(cpu_ticks "${wpids[@]}") $(cpu_ticks postgres)"
+    # shellcheck disable=SC2086
+    cpu1="$(cpu_ticks "$sb_pid") $(cpu_ticks "$broker_pid") $(cpu_ticks "${wpids[@]}") $(cpu_ticks $pg_pids) $(machine_ticks)"
     wall_ms=$(($(b_now_ms) - ts0))
-    CPU_NOTE=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$HZ" -v ms="$wall_ms" 'BEGIN {
-        split(a, x, " "); split(b, y, " "); split("sandbox broker publishers postgres(whole-cluster)", nm, " ")
-        printf "CPU seconds from scheduling to the end (%.1f s wall): ", ms / 1000
-        for (i = 1; i <= 4; i++) printf "%s%s %.1f", (i > 1 ? ", " : ""), nm[i], (y[i] - x[i]) / hz }')
+    CPU_NOTE=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$HZ" -v ms="$wall_ms" -v ncpu="$(nproc)" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); split("sandbox broker publishers postgres-backend", nm, " ")
+        printf "CPU seconds from scheduling to the end (%.1f s wall, %d cores): ", ms / 1000, ncpu
+        ours = 0
+        for (i = 1; i <= 4; i++) { d = (y[i] - x[i]) / hz; ours += d; printf "%s%s %.1f", (i > 1 ? ", " : ""), nm[i], d }
+        all = (y[5] - x[5]) / hz
+        printf "; the machine was busy %.1f s, %.1f s of it in other processes (this script, other work on the machine)", all, all - ours }')
     broker_kb=$(b_peak_kb "$broker_pid")
     for p in "${wpids[@]}"; do k=$(b_peak_kb "$p"); wk+=("$((k / 1024))"); [ "$k" -gt "$worker_kb" ] && worker_kb=$k; done
     sbstats=$(curl -fsS "$SANDBOX/_sandbox/stats" || echo '{}')
