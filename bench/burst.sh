@@ -7,7 +7,8 @@
 #
 # usage: bench/burst.sh [--short] [--posts N] [--clients N] [--accounts-per-client N]
 #                       [--latency-ms N] [--workers N] [--capacity N]
-#                       [--sandbox-threads N] [--window-s N] [--interleave] BUILD_DIR
+#                       [--sandbox-threads N] [--window-s N] [--interleave]
+#                       [--empty-queue-stats] BUILD_DIR
 #   (default)      three bursts: 1,000, 10,000 and 100,000 posts, 100 clients x 10 accounts
 #   --short        300 and 2,000 posts, 20 clients (the test suite's form)
 #   --posts N      one burst of N posts instead
@@ -19,6 +20,9 @@
 #                  limits keep the platforms' real numbers
 #   --interleave   schedule the posts client after client interleaved (default: the
 #                  posts of each client together, as one campaign after another)
+#   --empty-queue-stats  ANALYZE the queue while it is empty before each burst, as
+#                  autovacuum does after a burst or a quiet period: the claims then
+#                  run on statistics that say crieur.job has no rows
 # Environment: BURST_BROKER_ARGS, BURST_PUBLISHER_ARGS (extra options), B_KEEP=1
 # (keep the database and the logs).
 #
@@ -33,7 +37,7 @@
 set -euo pipefail
 
 SIZES="1000 10000 100000" CLIENTS=100 APC=10 LATENCY_MS=50 WORKERS=3 CAPACITY=600
-SB_THREADS=4 WINDOW_S=30 INTERLEAVE=0 SHORT=0 BUILD=""
+SB_THREADS=4 WINDOW_S=30 INTERLEAVE=0 EMPTY_STATS=0 SHORT=0 BUILD=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --short) SHORT=1; SIZES="300 2000"; CLIENTS=20 ;;
@@ -46,7 +50,8 @@ while [[ $# -gt 0 ]]; do
         --sandbox-threads) SB_THREADS=$2; shift ;;
         --window-s) WINDOW_S=$2; shift ;;
         --interleave) INTERLEAVE=1 ;;
-        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --empty-queue-stats) EMPTY_STATS=1 ;;
+        -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option: $1" >&2; exit 2 ;;
         *) BUILD=$1 ;;
     esac
@@ -252,6 +257,10 @@ run_burst() {
 
     # Schedule: every post due at the same whole second, a few seconds after
     # scheduling ends (scheduling runs at roughly 10,000 posts/s here).
+    [ "$EMPTY_STATS" = 0 ] || bsql "analyze crieur.job"
+    say "  crieur.job statistics before scheduling: $(bsql "select format('%s rows estimated, %s', c.reltuples::bigint,
+        coalesce('last analyzed ' || to_char(greatest(s.last_analyze, s.last_autoanalyze), 'HH24:MI:SS'), 'never analyzed'))
+        from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.oid = 'crieur.job'::regclass")"
     local margin=$((5 + n / 5000))
     local due_s=$(( $(date +%s) + margin ))
     local order="g"
@@ -327,7 +336,7 @@ measure() {
           from crieur.post where campaign = '$tag';
           create table bench_l as select text, min(created_at) as at, count(*) as n
           from bench_ledger where burst = $b group by text;
-          analyze bench_ledger; analyze bench_p; analyze bench_l; analyze crieur.attempt; analyze crieur.job;
+          analyze bench_ledger; analyze bench_p; analyze bench_l;
           create table bench_j as select p.id, p.client_id, extract(epoch from l.at - p.due) * 1000 as ms,
                  p.account_id in (select q.account_id from crieur.attempt a join bench_p q on q.id = a.ref_id
                                   where a.outcome = 'rate_limited') as limited
