@@ -228,17 +228,24 @@ static void s_result_seal_credentials(cr_broker_t *self, int64_t job,
 }
 
 /* A job the broker will not finish itself: back to PostgreSQL with a reason. */
-static void s_job_release(cr_broker_t *self, cr_job_t *job, const char *outcome, const char *code,
-                          const char *why)
+static void s_job_release_at(cr_broker_t *self, cr_job_t *job, const char *outcome,
+                             const char *code, const char *why, int64_t retry_at)
 {
     const char *wid = job->worker ? job->worker->id : NULL;
-    /* an in-flight task may still reach the platform until its deadline */
-    int64_t retry_at = job->state == CR_JOB_INFLIGHT ? job->deadline_ms : 0;
     s_result_add(self, job->id, job->attempt, outcome, 0, NULL, NULL, why, code, retry_at, wid,
                  job->dispatched_ms, 0, cr_now_ms(), 0);
     cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
     cr_job_destroy(&j);
 }
+
+static void s_job_release(cr_broker_t *self, cr_job_t *job, const char *outcome, const char *code,
+                          const char *why)
+{
+    /* an in-flight task may still reach the platform until its deadline */
+    s_job_release_at(self, job, outcome, code, why,
+                     job->state == CR_JOB_INFLIGHT ? job->deadline_ms : 0);
+}
+
 
 typedef struct {
     cr_worker_t *w;
@@ -327,10 +334,7 @@ static int s_rate_wait(cr_broker_t *self, cr_job_t *job, int64_t now)
     snprintf(why, sizeof why,
              "deferred by the broker: the account's rate limit on %s is spent until %" PRId64,
              job->account.platform ? job->account.platform : "?", at);
-    s_result_add(self, job->id, job->attempt, "rate_limited", 0, NULL, NULL, why,
-                 "broker_rate_limit", at, NULL, 0, 0, now, 0);
-    cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
-    cr_job_destroy(&j);
+    s_job_release_at(self, job, "rate_limited", "broker_rate_limit", why, at);
     return 1;
 }
 
