@@ -68,9 +68,9 @@ struct cr_broker {
     void *router;
     cr_db_t *db;
     cr_jobs_t *jobs;
-    cr_rate_t *rate;       /* token buckets per account and platform */
+    cr_rate_t *rate;       /* rate windows per account and platform */
     int64_t next_limits;   /* mono: reread crieur.platform's limits */
-    int64_t next_prune;    /* mono: forget idle buckets */
+    int64_t next_prune;    /* mono: forget idle rate windows */
     cr_worker_t *workers;
     cr_worker_t *rr;
     size_t n_workers;
@@ -227,6 +227,18 @@ static void s_result_seal_credentials(cr_broker_t *self, int64_t job,
     free(kid);
 }
 
+/* The job leaves the broker (its result is on the way to PostgreSQL, or it
+ * is left to the queue): the rate limiter's place it took is done. */
+static void s_job_forget(cr_broker_t *self, cr_job_t *job)
+{
+    if (job->rate_taken) {
+        cr_rate_done(self->rate, job->account.id, job->account.platform, cr_now_ms());
+        job->rate_taken = 0;
+    }
+    cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
+    cr_job_destroy(&j);
+}
+
 /* A job the broker will not finish itself: back to PostgreSQL with a reason. */
 static void s_job_release_at(cr_broker_t *self, cr_job_t *job, const char *outcome,
                              const char *code, const char *why, int64_t retry_at)
@@ -234,8 +246,7 @@ static void s_job_release_at(cr_broker_t *self, cr_job_t *job, const char *outco
     const char *wid = job->worker ? job->worker->id : NULL;
     s_result_add(self, job->id, job->attempt, outcome, 0, NULL, NULL, why, code, retry_at, wid,
                  job->dispatched_ms, 0, cr_now_ms(), 0);
-    cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
-    cr_job_destroy(&j);
+    s_job_forget(self, job);
 }
 
 static void s_job_release(cr_broker_t *self, cr_job_t *job, const char *outcome, const char *code,
@@ -371,17 +382,16 @@ static void s_dispatch(cr_broker_t *self)
         while (n < batch_max && (long)n < pick->credit && cr_jobs_ready(self->jobs) &&
                cr_jobs_ready_head(self->jobs)->role == pick->role && looked++ < ready_at_start) {
             cr_job_t *job = cr_jobs_ready_pop(self->jobs);
-            if (s_rate_wait(self, job, now)) continue;
             if (job->lease_until - mono < CR_LEASE_MARGIN_MS) {
                 /* Our lease may have run out (the database was unreachable):
                  * another broker may own the job now. Never dispatch it. */
                 self->c.lease_lost++;
                 cr_warn("job=%" PRId64 " attempt=%u dropped: its lease may have expired", job->id,
                         job->attempt);
-                cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
-                cr_job_destroy(&j);
+                s_job_forget(self, job);
                 continue;
             }
+            if (s_rate_wait(self, job, now)) continue;
             job->state = CR_JOB_INFLIGHT;
             job->worker = pick;
             job->dispatched_ms = now;
@@ -492,7 +502,7 @@ static const char *s_outcome_name(Crieur__Outcome o)
     }
 }
 
-/* What the platform said of the account's rate limit, into its bucket. */
+/* What the platform said of the account's rate limit, into its window. */
 static void s_rate_feedback(cr_broker_t *self, const cr_job_t *job, const Crieur__Result *r)
 {
     int64_t now = cr_now_ms();
@@ -530,8 +540,7 @@ static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident
         cr_debug("job=%" PRId64 " attempt=%u account=%" PRId64 " worker=%s outcome=%s http=%d",
                  job->id, job->attempt, job->account.id, job->worker->id, outcome, r->http_status);
         if (job->worker->in_flight) job->worker->in_flight--;
-        cr_job_t *j = cr_jobs_remove(self->jobs, job->id);
-        cr_job_destroy(&j);
+        s_job_forget(self, job);
         self->c.results++;
     }
     if (w) {
@@ -707,7 +716,7 @@ static void s_on_db_lost(void *arg)
     "coalesce(extract(epoch FROM post_window) * 1000, 0)::bigint, coalesce(app_limit, 0), "       \
     "coalesce(extract(epoch FROM app_window) * 1000, 0)::bigint FROM crieur.platform"
 
-/* The platforms' published rate limits, into the token buckets. */
+/* The platforms' published rate limits, into the rate windows. */
 static void s_on_limits(void *arg, PGresult *res, const char *error)
 {
     cr_broker_t *self = arg;
@@ -1371,7 +1380,7 @@ static void s_stats(cr_broker_t *self)
             " dispatched=%" PRIu64 " results=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
             " cancelled=%" PRIu64 " workers_lost=%" PRIu64 " lease_lost=%" PRIu64 " cycles=%" PRIu64
             " db_errors=%" PRIu64 " db_rtt_ms=%" PRId64 " rate_held=%" PRIu64
-            " rate_deferred=%" PRIu64 " rate_buckets=%zu",
+            " rate_deferred=%" PRIu64 " rate_accounts=%zu",
             self->n_workers, cr_jobs_held(self->jobs), cr_jobs_ready(self->jobs),
             cr_jobs_count(self->jobs) - cr_jobs_held(self->jobs) - cr_jobs_ready(self->jobs),
             c->claimed, c->dispatched, c->results, c->stale, c->malformed, c->cancelled,

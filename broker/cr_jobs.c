@@ -10,6 +10,7 @@ struct cr_jobs {
     size_t heap_len, heap_cap;
     cr_job_t *ready_head, *ready_tail;
     size_t ready_len;
+    uint64_t seq; /* insertions so far */
 };
 
 static cr_job_t s_tomb_rec;
@@ -286,6 +287,7 @@ int cr_jobs_insert(cr_jobs_t *self, cr_job_t *job)
     if (!self->slots[h]) self->used++;
     self->slots[h] = job;
     self->count++;
+    job->seq = ++self->seq;
     return 0;
 }
 
@@ -317,9 +319,12 @@ static void s_heap_swap(cr_jobs_t *self, size_t a, size_t b)
     self->heap[b]->heap_pos = b;
 }
 
+/* Due time first; jobs due together keep the order they were claimed in,
+ * which is the fair order (each client's first post before anyone's second),
+ * not the order of their ids. */
 static int s_before(const cr_job_t *a, const cr_job_t *b)
 {
-    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->id < b->id);
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
 }
 
 static void s_heap_up(cr_jobs_t *self, size_t i)

@@ -31,7 +31,8 @@ typedef struct cr_job {
     size_t heap_pos;     /* HELD: index in the heap */
     struct cr_job *next; /* READY: queue link */
     int cancel;          /* a cancel was requested */
-    int rate_taken;      /* a rate-limit token was taken for its dispatch */
+    int rate_taken;      /* a place in the rate limiter's windows was taken for its dispatch */
+    uint64_t seq;        /* order of insertion (claim order): breaks ties of due_ms */
     /* The task as it goes on the wire; strings owned by this record. */
     Crieur__Task task;
     Crieur__Account account;

@@ -54,7 +54,38 @@ static void test_map_insert_find_remove(void **state)
     cr_jobs_destroy(&jobs); /* safe twice */
 }
 
-static void test_heap_orders_by_due_then_id(void **state)
+/* Jobs due at the same time leave in the order they were claimed (the fair
+ * order the claim returns), not in the order of their ids. */
+static void test_ties_keep_claim_order(void **state)
+{
+    (void)state;
+    cr_jobs_t *jobs = cr_jobs_new();
+    int64_t ids[] = {900, 15, 402, 7, 333, 1, 88, 250, 12, 600};
+    for (int i = 0; i < 10; i++) {
+        cr_job_t *j = s_job(ids[i], 1000);
+        assert_int_equal(cr_jobs_insert(jobs, j), 0);
+        cr_jobs_hold(jobs, j);
+    }
+    cr_job_t *top;
+    for (int i = 0; i < 10; i++) {
+        top = cr_jobs_peek_held(jobs);
+        assert_non_null(top);
+        assert_int_equal(top->id, ids[i]);
+        cr_jobs_ready_push(jobs, top);
+    }
+    cr_job_t *j = cr_jobs_ready_pop(jobs);
+    assert_int_equal(j->id, 900);
+    cr_jobs_hold(jobs, j);
+    j = cr_jobs_ready_pop(jobs);
+    assert_int_equal(j->id, 15);
+    cr_jobs_hold(jobs, j);
+    /* held again at the same time (a rate limit's wait): 900 was claimed
+     * first, it goes first although 15 is the smaller id */
+    assert_int_equal(cr_jobs_peek_held(jobs)->id, 900);
+    cr_jobs_destroy(&jobs);
+}
+
+static void test_heap_orders_by_due_then_claim(void **state)
 {
     (void)state;
     cr_jobs_t *jobs = cr_jobs_new();
@@ -151,7 +182,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pg_array),
         cmocka_unit_test(test_map_insert_find_remove),
-        cmocka_unit_test(test_heap_orders_by_due_then_id),
+        cmocka_unit_test(test_heap_orders_by_due_then_claim),
+        cmocka_unit_test(test_ties_keep_claim_order),
         cmocka_unit_test(test_task_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
