@@ -157,6 +157,13 @@ typedef struct {
     size_t size;
 } s_blob_t;
 
+/* Session calls of one account (GET /_sandbox/sessions), whatever they were
+ * answered: a client that asks for a session per request shows here. */
+typedef struct {
+    uint64_t create_calls, created, create_limited;
+    uint64_t refresh_calls, refreshed;
+} s_counts_t;
+
 typedef struct {
     sb_world_t *world;
     sb_map_t *tokens;  /* jwt -> s_token_t (owned) */
@@ -164,6 +171,7 @@ typedef struct {
     sb_map_t *repos;   /* did -> sb_vec_t of s_record_t * (borrowed), creation order */
     sb_map_t *dids;    /* did -> sb_account_t (borrowed) */
     sb_map_t *blobs;   /* "<account id>/<cid>" -> s_blob_t (owned) */
+    sb_map_t *sessions; /* handle -> s_counts_t (owned): session calls */
     sb_vec_t notifs;    /* s_notif_t * (owned), seq order */
     uint64_t token_seq, notif_seq, tid_last;
     size_t issued;     /* tokens issued since the last sweep */
@@ -752,6 +760,20 @@ s_session_reply (s_bsky_t *self, sb_account_t *a, const char *password, uint64_t
     s_sweep (self, now_us);
 }
 
+/* Lock held. The counters of handle (created on first use; NULL out of memory). */
+static s_counts_t *
+s_counts (s_bsky_t *self, const char *handle)
+{
+    if (!handle || !*handle)
+        return NULL;
+    s_counts_t *c = sb_map_get (self->sessions, handle);
+    if (!c && (c = calloc (1, sizeof (*c))) && sb_map_put (self->sessions, handle, c) != 0) {
+        free (c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* createSession {"identifier","password"} (body parsed by the caller). */
 static void
 s_create_session (s_bsky_t *self, const sb_req_t *req, json_t *body, sb_reply_t *rep)
@@ -779,17 +801,27 @@ s_create_session (s_bsky_t *self, const sb_req_t *req, json_t *body, sb_reply_t 
     key[n] = '\0';
     char rkey[320];
     snprintf (rkey, sizeof (rkey), "bluesky/session/%s", key);
+    sb_account_t *a = s_resolve (self, ident);
+    char counted[SB_HANDLE_MAX];
+    if (a)
+        snprintf (counted, sizeof (counted), "%s", a->handle);
+    else
+        s_identifier_handle (ident, counted, sizeof (counted));
+    s_counts_t *counts = s_counts (self, counted);
+    if (counts)
+        counts->create_calls++;
     sb_rate_t rate;
     int64_t window_s = world->config->bluesky_session_window_s;
     sb_ratelimit_hit (world->rates, rkey, S_SESSION_LIMIT, window_s, SB_WINDOW_FIRST_HIT,
                       req->now_us, 1, &rate);
     s_rate_headers (rep, &rate, window_s);
     if (!rate.allowed) {
+        if (counts)
+            counts->create_limited++;
         s_error (rep, 429, "RateLimitExceeded", "Rate Limit Exceeded");
         return;
     }
     bool revoked = strlen (password) > 1024 || sb_accounts_revoked (world->accounts, password);
-    sb_account_t *a = s_resolve (self, ident);
     if (!revoked && *password && world->config->open) {
         if (!a) {
             char handle[SB_HANDLE_MAX];
@@ -808,11 +840,18 @@ s_create_session (s_bsky_t *self, const sb_req_t *req, json_t *body, sb_reply_t 
         return;
     }
     s_session_reply (self, a, password, req->now_us, rep);
+    if (counts && rep->status == 200)
+        counts->created++;
 }
 
 static void
 s_refresh_session (s_bsky_t *self, const sb_req_t *req, sb_reply_t *rep)
 {
+    const char *bearer = sb_req_bearer (req);
+    s_token_t *known = bearer && strlen (bearer) <= 4096 ? sb_map_get (self->tokens, bearer) : NULL;
+    s_counts_t *counts = known ? s_counts (self, known->account->handle) : NULL;
+    if (counts)
+        counts->refresh_calls++;
     s_token_t *t;
     sb_account_t *a = s_auth (self, req, S_REFRESH, &t, rep);
     if (!a)
@@ -826,6 +865,8 @@ s_refresh_session (s_bsky_t *self, const sb_req_t *req, sb_reply_t *rep)
     }
     s_session_reply (self, a, password, req->now_us, rep);
     free (password);
+    if (counts && rep->status == 200)
+        counts->refreshed++;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1678,12 +1719,15 @@ s_create_state (sb_world_t *world)
     self->repos = sb_map_new (sb_vec_free);
     self->dids = sb_map_new (NULL);
     self->blobs = sb_map_new (s_blob_free);
-    if (!self->tokens || !self->records || !self->repos || !self->dids || !self->blobs) {
+    self->sessions = sb_map_new (free);
+    if (!self->tokens || !self->records || !self->repos || !self->dids || !self->blobs
+        || !self->sessions) {
         sb_map_destroy (&self->tokens);
         sb_map_destroy (&self->records);
         sb_map_destroy (&self->repos);
         sb_map_destroy (&self->dids);
         sb_map_destroy (&self->blobs);
+        sb_map_destroy (&self->sessions);
         free (self);
         return NULL;
     }
@@ -1705,6 +1749,7 @@ s_reset (void *state)
     sb_map_clear (self->tokens);
     sb_map_clear (self->dids);
     sb_map_clear (self->blobs);
+    sb_map_clear (self->sessions);
     self->issued = 0;
 }
 
@@ -1721,6 +1766,7 @@ s_destroy (void **state_p)
     sb_map_destroy (&self->repos);
     sb_map_destroy (&self->dids);
     sb_map_destroy (&self->blobs);
+    sb_map_destroy (&self->sessions);
     free (self);
     *state_p = NULL;
 }
@@ -1950,6 +1996,25 @@ oom:
     return 500;
 }
 
+/* Lock held: GET /_sandbox/sessions?platform=bluesky&account=HANDLE. */
+static void
+s_sessions (void *state, const char *account, sb_buf_t *out)
+{
+    s_bsky_t *self = state;
+    s_counts_t none = { 0 };
+    const s_counts_t *c = sb_map_get (self->sessions, account);
+    if (!c)
+        c = &none;
+    sb_buf_adds (out, "{\"platform\":\"" S_PLATFORM "\",\"account\":");
+    sb_buf_add_json_str (out, account);
+    sb_buf_printf (out,
+                   ",\"create_calls\":%llu,\"created\":%llu,\"create_limited\":%llu,"
+                   "\"refresh_calls\":%llu,\"refreshed\":%llu}",
+                   (unsigned long long) c->create_calls, (unsigned long long) c->created,
+                   (unsigned long long) c->create_limited, (unsigned long long) c->refresh_calls,
+                   (unsigned long long) c->refreshed);
+}
+
 const sb_platform_t sb_bluesky_platform = {
     .name = S_PLATFORM,
     .prefix = "/bluesky",
@@ -1960,4 +2025,5 @@ const sb_platform_t sb_bluesky_platform = {
     .handle = s_handle,
     .fault = s_fault,
     .mention = s_mention,
+    .sessions = s_sessions,
 };

@@ -11,6 +11,7 @@
  *   POST   /_sandbox/mentions               {"platform","account","from","text"[,"in_reply_to_id"]}
  *   GET    /_sandbox/ledger[?platform=&account=&since=SEQ]
  *   GET    /_sandbox/media/NAME.EXT[?bytes=N&status=S]   a generated image (sb_media.h)
+ *   GET    /_sandbox/sessions?platform=&account=   session calls of an account
  *   GET    /_sandbox/stats
  *   POST   /_sandbox/reset
  */
@@ -267,6 +268,28 @@ s_media (const sb_req_t *req, const char *name, sb_reply_t *rep)
     sb_reply_header (rep, "Cache-Control", "no-store");
 }
 
+/* GET /_sandbox/sessions?platform=bluesky&account=HANDLE: how often the
+ * account asked the platform for sessions (a platform that has them). */
+static void
+s_sessions (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
+{
+    const char *platform = sb_req_arg (req, "platform");
+    const char *account = sb_req_arg (req, "account");
+    if (!platform || !*platform || !account || !*account) {
+        sb_reply_error (rep, 400, "'platform' and 'account' are required");
+        return;
+    }
+    int i = sb_world_platform_index (world, platform);
+    if (i < 0 || !world->platforms[i]->sessions) {
+        sb_reply_error (rep, 404, "no such platform with sessions");
+        return;
+    }
+    rep->status = 200;
+    sb_world_lock (world);
+    world->platforms[i]->sessions (world->pstates[i], account, &rep->body);
+    sb_world_unlock (world);
+}
+
 static void
 s_stats (sb_world_t *world, sb_reply_t *rep)
 {
@@ -317,6 +340,8 @@ sb_control_handle (sb_world_t *world, const sb_req_t *req, sb_reply_t *rep)
         s_ledger (world, req, rep);
     else if (get && strncmp (p, "/media/", 7) == 0)
         s_media (req, p + 7, rep);
+    else if (get && strcmp (p, "/sessions") == 0)
+        s_sessions (world, req, rep);
     else if (get && strcmp (p, "/stats") == 0)
         s_stats (world, rep);
     else if (post && strcmp (p, "/reset") == 0) {

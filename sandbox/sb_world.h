@@ -53,6 +53,9 @@ typedef struct {
      * "archived". 0, or -1 with a message in err (answered 422). */
     int (*account_options) (void *state, const sb_account_t *account, const json_t *spec,
                             char *err, size_t errlen);
+    /* World lock held. Optional: how often an account (its sandbox handle)
+     * asked for sessions (GET /_sandbox/sessions), a JSON object into out. */
+    void (*sessions) (void *state, const char *account, sb_buf_t *out);
 } sb_platform_t;
 
 struct sb_world {

@@ -397,6 +397,7 @@ start rl --bluesky-write-points 6 --bluesky-write-window-s 3
 R=$URL_rl
 add_account "$R" alice app-pw-alice
 login "$R" alice app-pw-alice
+RL_REFRESH=$REFRESH
 post "$R" "$ACCESS" "$DID" "$(rec one)"
 expect "first post: 3 points left" "200 6 3" "$CODE $(hdr RateLimit-Limit) $(hdr RateLimit-Remaining)"
 post "$R" "$ACCESS" "$DID" "$(rec two)"
@@ -415,6 +416,20 @@ for _ in $(seq 1 29); do login "$R" alice app-pw-alice; done
 expect "30 sessions in 5 minutes" 200 "$CODE"
 login "$R" alice app-pw-alice
 expect "the 31st: 429" "429 RateLimitExceeded 0" "$CODE $(j .error) $(hdr RateLimit-Remaining)"
+xrpc "$R" com.atproto.server.refreshSession -H "Authorization: Bearer $RL_REFRESH"
+xrpc "$R" com.atproto.server.refreshSession -H "Authorization: Bearer $RL_REFRESH"
+expect "a refresh token used twice: the second refused" 400 "$CODE"
+sessions() { # URL ACCOUNT: "create_calls created create_limited refresh_calls refreshed"
+    req GET "$1/_sandbox/sessions?platform=bluesky&account=$2"
+    echo "$CODE $(j '"\(.account) \(.create_calls) \(.created) \(.create_limited) \(.refresh_calls) \(.refreshed)"')"
+}
+expect "/_sandbox/sessions counts every createSession and refreshSession, answered or refused" \
+    "200 alice 31 30 1 2 1" "$(sessions "$R" alice)"
+expect "/_sandbox/sessions of an account that asked none: zeros" "200 bob 0 0 0 0 0" "$(sessions "$R" bob)"
+req GET "$R/_sandbox/sessions?platform=bluesky"
+expect "/_sandbox/sessions needs an account" 400 "$CODE"
+req GET "$R/_sandbox/sessions?platform=mastodon&account=alice"
+expect "/_sandbox/sessions of a platform without sessions: 404" 404 "$CODE"
 
 # ---- a shortened session window (benchmarks) ---------------------------------
 start sesswin --bluesky-session-window-s 4

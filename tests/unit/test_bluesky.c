@@ -1,7 +1,8 @@
 /* test_bluesky: the Bluesky adapter's record key, facets, JWT expiry,
  * request builders, answer classifiers (with hostile JSON and headers) and
  * its step machine with the session cache: reuse, refresh after
- * ExpiredToken, one refresh at a time per account, new sessions, read-back
+ * ExpiredToken, one session request at a time per account (the others
+ * wait for it: single flight), new sessions, read-back
  * of an existing rkey, collisions; all against canned answers (no network). */
 #include "cr_adapter.h"
 #include "cr_adapters.h"
@@ -1347,33 +1348,63 @@ static void test_steps_expired_refresh(void **state)
     cr_call_clear(&call, &cr_bluesky_adapter);
 }
 
+/* cr_call_wake's target in these tests: counts the wakes of one call. */
+static void s_count_wake(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/* Starts a call of f with a wake counter; its first step's code. */
+static int s_begin(cr_call_t *call, fixture_t *f, int *wakes)
+{
+    cr_call_init(call, &f->task);
+    call->wake_fn = s_count_wake;
+    call->wake_ctx = wakes;
+    call->now_ms = NOW;
+    return cr_bluesky_adapter.step(call, NULL);
+}
+
+/* The next step of a waiting call (woken, or its wait over). */
+static int s_resume(cr_call_t *call)
+{
+    cr_http_req_clear(&call->req);
+    call->now_ms = NOW;
+    return cr_bluesky_adapter.step(call, NULL);
+}
+
 static void test_steps_one_refresh_at_a_time(void **state)
 {
     fixture_t f1, f2;
     cr_call_t a, b;
+    int wb = 0;
     char tag[64];
     s_fixture(&f1, "first", NULL);
     s_fixture(&f2, "second", NULL);
     f2.pub.idempotency_key = "key-2";
     s_start(&a, &f1, "1");
-    cr_call_init(&b, &f2.task);
-    b.now_ms = NOW;
-    assert_int_equal(cr_bluesky_adapter.step(&b, NULL), CR_STEP_REQUEST); /* reuses acc-1 */
+    assert_int_equal(s_begin(&b, &f2, &wb), CR_STEP_REQUEST); /* reuses acc-1 */
     assert_string_equal(s_bearer_tag(&b.req, tag, sizeof tag), "acc-1");
     /* both find the token expired; a refreshes */
     assert_int_equal(s_feed(&a, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
     assert_string_equal(s_nsid(&a), "com.atproto.server.refreshSession");
-    /* b must not spend the same refresh token: it makes its own session */
-    assert_int_equal(s_feed(&b, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
-    assert_string_equal(s_nsid(&b), "com.atproto.server.createSession");
+    assert_int_equal(cr_bluesky_flights_count(), 1);
+    /* b must not spend the same refresh token, nor make a session of its
+     * own: it waits for a's (no request, no polling: woken by a) */
+    assert_int_equal(s_feed(&b, 400, NULL, EXPIRED_BODY), CR_STEP_WAIT);
+    assert_null(b.req.url);
+    assert_true(b.wait_ms > 0 && b.wait_ms <= CR_MAX_STEP_WAIT_MS);
+    /* its wait runs out before a's answer: it waits again */
+    assert_int_equal(s_resume(&b), CR_STEP_WAIT);
+    assert_int_equal(wb, 0);
     char *body = s_session_body("2", NOW / 1000 + 7200);
     assert_int_equal(s_feed(&a, 200, NULL, body), CR_STEP_REQUEST);
     free(body);
     assert_string_equal(s_bearer_tag(&a.req, tag, sizeof tag), "acc-2");
-    body = s_session_body("3", NOW / 1000 + 7200);
-    assert_int_equal(s_feed(&b, 200, NULL, body), CR_STEP_REQUEST);
-    free(body);
-    assert_string_equal(s_bearer_tag(&b.req, tag, sizeof tag), "acc-3");
+    assert_int_equal(wb, 1); /* woken by a's answer */
+    assert_int_equal(cr_bluesky_flights_count(), 0);
+    assert_int_equal(s_resume(&b), CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&b), "com.atproto.repo.createRecord");
+    assert_string_equal(s_bearer_tag(&b.req, tag, sizeof tag), "acc-2");
     assert_int_equal(s_feed(&a, 200, NULL, CREATED), CR_STEP_DONE);
     assert_int_equal(s_feed(&b, 200, NULL, CREATED), CR_STEP_DONE);
     assert_int_equal(a.result.outcome, CRIEUR__OUTCOME__OUTCOME_OK);
@@ -1386,10 +1417,8 @@ static void test_steps_one_refresh_at_a_time(void **state)
     cr_call_init(&a, &f1.task);
     a.now_ms = NOW;
     assert_int_equal(cr_bluesky_adapter.step(&a, NULL), CR_STEP_REQUEST);
-    cr_call_init(&b, &f2.task);
-    b.now_ms = NOW;
-    assert_int_equal(cr_bluesky_adapter.step(&b, NULL), CR_STEP_REQUEST);
-    assert_string_equal(s_bearer_tag(&b.req, tag, sizeof tag), "acc-3");
+    assert_int_equal(s_begin(&b, &f2, &wb), CR_STEP_REQUEST);
+    assert_string_equal(s_bearer_tag(&b.req, tag, sizeof tag), "acc-2");
     assert_int_equal(s_feed(&a, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
     body = s_session_body("4", NOW / 1000 + 7200);
     assert_int_equal(s_feed(&a, 200, NULL, body), CR_STEP_REQUEST);
@@ -1400,37 +1429,30 @@ static void test_steps_one_refresh_at_a_time(void **state)
     cr_call_clear(&a, &cr_bluesky_adapter);
     cr_call_clear(&b, &cr_bluesky_adapter);
 
-    /* b stores a new session while a refreshes the old one: a's answer does
-     * not touch b's refresh token; the last answer is the cached session */
+    /* a's refresh is refused: a creates a session, still for b, which keeps
+     * waiting and uses it; one refreshSession and one createSession */
+    wb = 0;
     cr_call_init(&a, &f1.task);
     a.now_ms = NOW;
     assert_int_equal(cr_bluesky_adapter.step(&a, NULL), CR_STEP_REQUEST);
-    cr_call_init(&b, &f2.task);
-    b.now_ms = NOW;
-    assert_int_equal(cr_bluesky_adapter.step(&b, NULL), CR_STEP_REQUEST);
+    assert_int_equal(s_begin(&b, &f2, &wb), CR_STEP_REQUEST);
     assert_int_equal(s_feed(&a, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
     assert_string_equal(s_nsid(&a), "com.atproto.server.refreshSession");
-    assert_int_equal(s_feed(&b, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
-    assert_string_equal(s_nsid(&b), "com.atproto.server.createSession");
+    assert_string_equal(s_bearer_tag(&a.req, tag, sizeof tag), "ref-4");
+    assert_int_equal(s_feed(&b, 400, NULL, EXPIRED_BODY), CR_STEP_WAIT);
+    assert_int_equal(s_feed(&a, 400, NULL,
+                            "{\"error\":\"ExpiredToken\",\"message\":\"Token has been revoked\"}"),
+                     CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&a), "com.atproto.server.createSession");
+    assert_int_equal(wb, 0);
     body = s_session_body("5", NOW / 1000 + 7200);
-    assert_int_equal(s_feed(&b, 200, NULL, body), CR_STEP_REQUEST); /* b's session cached */
-    free(body);
-    assert_int_equal(s_feed(&a, 502, NULL, ""), CR_STEP_REQUEST); /* a's refresh failed */
-    assert_string_equal(s_nsid(&a), "com.atproto.repo.createRecord"); /* uses b's session */
-    assert_string_equal(s_bearer_tag(&a.req, tag, sizeof tag), "acc-5");
-    cr_call_clear(&a, &cr_bluesky_adapter);
-    cr_call_clear(&b, &cr_bluesky_adapter);
-    cr_call_init(&a, &f1.task);
-    a.now_ms = NOW;
-    assert_int_equal(cr_bluesky_adapter.step(&a, NULL), CR_STEP_REQUEST);
-    assert_int_equal(s_feed(&a, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
-    assert_string_equal(s_nsid(&a), "com.atproto.server.refreshSession");
-    assert_string_equal(s_bearer_tag(&a.req, tag, sizeof tag), "ref-5"); /* b's, intact */
-    body = s_session_body("6", NOW / 1000 + 7200);
     assert_int_equal(s_feed(&a, 200, NULL, body), CR_STEP_REQUEST);
     free(body);
-    assert_string_equal(s_bearer_tag(&a.req, tag, sizeof tag), "acc-6");
+    assert_int_equal(wb, 1);
+    assert_int_equal(s_resume(&b), CR_STEP_REQUEST);
+    assert_string_equal(s_bearer_tag(&b.req, tag, sizeof tag), "acc-5");
     cr_call_clear(&a, &cr_bluesky_adapter);
+    cr_call_clear(&b, &cr_bluesky_adapter);
 
     /* a refresh cut short (task cancelled): its token is dropped, not reused */
     cr_call_init(&a, &f1.task);
@@ -1439,12 +1461,133 @@ static void test_steps_one_refresh_at_a_time(void **state)
     assert_int_equal(s_feed(&a, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
     assert_string_equal(s_nsid(&a), "com.atproto.server.refreshSession");
     cr_call_clear(&a, &cr_bluesky_adapter);
+    assert_int_equal(cr_bluesky_flights_count(), 0);
     cr_call_init(&b, &f2.task);
     b.now_ms = NOW;
     assert_int_equal(cr_bluesky_adapter.step(&b, NULL), CR_STEP_REQUEST);
     assert_int_equal(s_feed(&b, 400, NULL, EXPIRED_BODY), CR_STEP_REQUEST);
     assert_string_equal(s_nsid(&b), "com.atproto.server.createSession");
     cr_call_clear(&b, &cr_bluesky_adapter);
+    assert_int_equal(cr_bluesky_flights_count(), 0);
+}
+
+/* Many tasks of an account without a session: one createSession; the
+ * others wait for it and use it, or end with its failure. */
+static void test_steps_single_flight(void **state)
+{
+    enum { N = 5 };
+    fixture_t f[N];
+    cr_call_t c[N];
+    int wakes[N] = {0};
+    char tag[64], key[N][16];
+    for (int i = 0; i < N; i++) {
+        s_fixture(&f[i], "burst", NULL);
+        snprintf(key[i], sizeof key[i], "burst-%d", i);
+        f[i].pub.idempotency_key = key[i];
+    }
+    /* the first asks for a session, the others wait for it */
+    assert_int_equal(s_begin(&c[0], &f[0], &wakes[0]), CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&c[0]), "com.atproto.server.createSession");
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(s_begin(&c[i], &f[i], &wakes[i]), CR_STEP_WAIT);
+        assert_null(c[i].req.url);
+    }
+    assert_int_equal(cr_bluesky_flights_count(), 1);
+    /* another account is not held up by it */
+    fixture_t other;
+    cr_call_t o;
+    s_fixture(&other, "elsewhere", NULL);
+    other.acc.id = 4;
+    cr_call_init(&o, &other.task);
+    o.now_ms = NOW;
+    assert_int_equal(cr_bluesky_adapter.step(&o, NULL), CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&o), "com.atproto.server.createSession");
+    cr_call_clear(&o, &cr_bluesky_adapter);
+    /* one waiter gives up (cancelled) before the answer */
+    cr_call_clear(&c[N - 1], &cr_bluesky_adapter);
+    char *body = s_session_body("1", NOW / 1000 + 7200);
+    assert_int_equal(s_feed(&c[0], 200, NULL, body), CR_STEP_REQUEST);
+    free(body);
+    assert_string_equal(s_bearer_tag(&c[0].req, tag, sizeof tag), "acc-1");
+    assert_int_equal(cr_bluesky_flights_count(), 0);
+    for (int i = 1; i < N - 1; i++) {
+        assert_int_equal(wakes[i], 1);
+        assert_int_equal(s_resume(&c[i]), CR_STEP_REQUEST);
+        assert_string_equal(s_nsid(&c[i]), "com.atproto.repo.createRecord");
+        assert_string_equal(s_bearer_tag(&c[i].req, tag, sizeof tag), "acc-1");
+    }
+    assert_int_equal(wakes[N - 1], 0);
+    for (int i = 0; i < N - 1; i++) cr_call_clear(&c[i], &cr_bluesky_adapter);
+
+    /* createSession rate limited: every waiter ends with the same 429 */
+    cr_bluesky_sessions_reset();
+    memset(wakes, 0, sizeof wakes);
+    assert_int_equal(s_begin(&c[0], &f[0], &wakes[0]), CR_STEP_REQUEST);
+    for (int i = 1; i < N; i++) assert_int_equal(s_begin(&c[i], &f[i], &wakes[i]), CR_STEP_WAIT);
+    assert_int_equal(s_feed(&c[0], 429, "RateLimit-Reset: 1700000300\r\n",
+                            "{\"error\":\"RateLimitExceeded\",\"message\":\"Rate Limit Exceeded\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(c[0].result.outcome, CRIEUR__OUTCOME__OUTCOME_RATE_LIMITED);
+    assert_int_equal(cr_bluesky_flights_count(), 0);
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(wakes[i], 1);
+        assert_int_equal(s_resume(&c[i]), CR_STEP_DONE);
+        assert_null(c[i].req.url);
+        assert_int_equal(c[i].result.outcome, c[0].result.outcome);
+        assert_int_equal(c[i].result.http_status, 429);
+        assert_int_equal(c[i].result.retry_at_ms, c[0].result.retry_at_ms);
+        assert_string_equal(c[i].result.error, c[0].result.error);
+        assert_string_equal(c[i].result.error_code, c[0].result.error_code);
+    }
+    for (int i = 0; i < N; i++) cr_call_clear(&c[i], &cr_bluesky_adapter);
+
+    /* a wrong app password: AUTH_EXPIRED for all, one createSession */
+    cr_bluesky_sessions_reset();
+    assert_int_equal(s_begin(&c[0], &f[0], &wakes[0]), CR_STEP_REQUEST);
+    assert_int_equal(s_begin(&c[1], &f[1], &wakes[1]), CR_STEP_WAIT);
+    assert_int_equal(s_feed(&c[0], 401, NULL,
+                            "{\"error\":\"AuthenticationRequired\",\"message\":\"Invalid identifier or password\"}"),
+                     CR_STEP_DONE);
+    assert_int_equal(s_resume(&c[1]), CR_STEP_DONE);
+    assert_int_equal(c[1].result.outcome, CRIEUR__OUTCOME__OUTCOME_AUTH_EXPIRED);
+    assert_string_equal(c[1].result.error, "creating a session: Invalid identifier or password");
+    cr_call_clear(&c[0], &cr_bluesky_adapter);
+    cr_call_clear(&c[1], &cr_bluesky_adapter);
+
+    /* the leader cut short before its answer: the waiters go on without it,
+     * one of them asking for the session */
+    cr_bluesky_sessions_reset();
+    memset(wakes, 0, sizeof wakes);
+    assert_int_equal(s_begin(&c[0], &f[0], &wakes[0]), CR_STEP_REQUEST);
+    assert_int_equal(s_begin(&c[1], &f[1], &wakes[1]), CR_STEP_WAIT);
+    assert_int_equal(s_begin(&c[2], &f[2], &wakes[2]), CR_STEP_WAIT);
+    cr_call_clear(&c[0], &cr_bluesky_adapter);
+    assert_int_equal(wakes[1], 1);
+    assert_int_equal(wakes[2], 1);
+    assert_int_equal(s_resume(&c[1]), CR_STEP_REQUEST);
+    assert_string_equal(s_nsid(&c[1]), "com.atproto.server.createSession");
+    assert_int_equal(s_resume(&c[2]), CR_STEP_WAIT);
+    cr_call_clear(&c[1], &cr_bluesky_adapter);
+    cr_call_clear(&c[2], &cr_bluesky_adapter);
+    assert_int_equal(cr_bluesky_flights_count(), 0);
+
+    /* a waiter's wait stops short of its task's deadline; past it, it ends */
+    cr_bluesky_sessions_reset();
+    assert_int_equal(s_begin(&c[0], &f[0], &wakes[0]), CR_STEP_REQUEST);
+    f[1].task.deadline_ms = NOW + 5000;
+    assert_int_equal(s_begin(&c[1], &f[1], &wakes[1]), CR_STEP_WAIT);
+    assert_true(c[1].wait_ms > 0 && c[1].wait_ms < 5000);
+    cr_http_req_clear(&c[1].req);
+    c[1].now_ms = NOW + 4950;
+    assert_int_equal(cr_bluesky_adapter.step(&c[1], NULL), CR_STEP_DONE);
+    assert_int_equal(c[1].result.outcome, CRIEUR__OUTCOME__OUTCOME_TRANSIENT);
+    assert_string_equal(c[1].result.error_code, "deadline");
+    cr_call_clear(&c[1], &cr_bluesky_adapter);
+    body = s_session_body("2", NOW / 1000 + 7200);
+    assert_int_equal(s_feed(&c[0], 200, NULL, body), CR_STEP_REQUEST);
+    free(body);
+    cr_call_clear(&c[0], &cr_bluesky_adapter);
+    assert_int_equal(cr_bluesky_flights_count(), 0);
 }
 
 static void test_steps_known_expired(void **state)
@@ -1769,6 +1912,7 @@ int main(void)
         cmocka_unit_test_setup(test_steps_publish_and_reuse, s_reset),
         cmocka_unit_test_setup(test_steps_expired_refresh, s_reset),
         cmocka_unit_test_setup(test_steps_one_refresh_at_a_time, s_reset),
+        cmocka_unit_test_setup(test_steps_single_flight, s_reset),
         cmocka_unit_test_setup(test_steps_known_expired, s_reset),
         cmocka_unit_test_setup(test_steps_reauth, s_reset),
         cmocka_unit_test_setup(test_steps_exists_read_back, s_reset),

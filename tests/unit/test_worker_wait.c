@@ -7,6 +7,9 @@
  *   r    GET {api_base}/ping on a loopback server (answers 200 at once)
  *   pN   poll N times: (wait 1 ms, GET) N times, as a container poll does
  *   z    wait 0 ms forever (a runaway adapter)
+ *   W    wait up to 5 s for another task's wake (cr_call_wake), checking on
+ *        waking that it came early
+ *   k    wake every task waiting in W
  *   neg  ask for a negative wait; big: a wait above CR_MAX_STEP_WAIT_MS
  *
  * and ends OK with the script's trace as platform_post_id, or PERMANENT
@@ -15,6 +18,8 @@
  * meanwhile, a wait that would pass the deadline ends the call (TRANSIENT
  * before any request, INDETERMINATE after), bad waits end it, a long poll
  * loop fits in the runtime's step limit while a runaway one is ended, a
+ * wait ends early when another task's step wakes it (without the loop
+ * sleeping meanwhile), a
  * waiting task can be cancelled until it sent a request, and stopping the
  * worker finishes or abandons waiting tasks. */
 #include "cr_log.h"
@@ -114,7 +119,10 @@ static void s_srv_stop(srv_t **sp)
 
 /* ---- the waiter adapter ------------------------------------------------ */
 
-enum { W_RUN = 0, W_WOKE, W_GOT };
+enum { W_RUN = 0, W_WOKE, W_GOT, W_PARKED };
+
+/* The calls waiting in W, for k to wake. */
+static cr_call_t *s_parked[16];
 
 typedef struct {
     const char *pos;  /* next op in the body */
@@ -127,6 +135,8 @@ typedef struct {
 
 static void w_release(cr_call_t *call)
 {
+    for (size_t i = 0; i < 16; i++)
+        if (s_parked[i] == call) s_parked[i] = NULL;
     free(call->state);
     call->state = NULL;
 }
@@ -194,6 +204,28 @@ static int w_next(cr_call_t *call, w_state_t *st)
         st->polls = (int)strtol(tok + 1, NULL, 10);
         return w_next(call, st);
     }
+    if (strcmp(tok, "W") == 0) {
+        w_trace(st, "W");
+        for (size_t i = 0; i < 16; i++)
+            if (!s_parked[i]) {
+                s_parked[i] = call;
+                st->asked = 5000;
+                st->asked_at = cr_mono_ms();
+                call->wait_ms = 5000;
+                call->step = W_PARKED;
+                return CR_STEP_WAIT;
+            }
+        return w_fail(call, "too many parked calls");
+    }
+    if (strcmp(tok, "k") == 0) {
+        w_trace(st, "k");
+        for (size_t i = 0; i < 16; i++)
+            if (s_parked[i]) {
+                cr_call_wake(s_parked[i]);
+                s_parked[i] = NULL;
+            }
+        return w_next(call, st);
+    }
     if (strcmp(tok, "z") == 0) {
         st->pos = op; /* forever */
         return w_wait(call, st, 0);
@@ -225,6 +257,11 @@ static int w_step(cr_call_t *call, const cr_http_resp_t *prev)
         if (!st) return w_fail(call, "state lost across the wait");
         if (cr_mono_ms() - st->asked_at < st->asked) return w_fail(call, "woke too early");
         if (st->in_poll) return w_get(call);
+        return w_next(call, st);
+    case W_PARKED:
+        if (prev) return w_fail(call, "woke with a response (prev must be NULL after a wait)");
+        if (!st) return w_fail(call, "state lost across the wait");
+        if (cr_mono_ms() - st->asked_at >= st->asked) return w_fail(call, "never woken");
         return w_next(call, st);
     case W_GOT:
         if (!prev) return w_fail(call, "no response after a request");
@@ -508,6 +545,37 @@ static void test_others_proceed_meanwhile(void **state)
     assert_int_equal(atomic_load(&f->srv->requests), 2 * (N - 3) + 1 + 1);
 }
 
+/* cr_call_wake from another task's step ends a wait early: the woken task
+ * runs on at once, though every loop iteration may sleep a second. A wake
+ * of a task that is not waiting (here: k with nobody parked) does nothing. */
+static void test_wake_ends_wait_early(void **state)
+{
+    fx_t *f = *state;
+    s_handshake(f);
+    task_t t[4];
+    s_task(&t[3], 73, f->base, "k r", 0);
+    s_send_tasks(f, &t[3], 1);
+    got_t g[3];
+    s_collect(f, g, 1, 5, 3000);
+    s_assert_ok(&g[0], "k,r");
+    s_task(&t[0], 70, f->base, "W r", 0);
+    s_task(&t[1], 71, f->base, "W", 0);
+    s_task(&t[2], 72, f->base, "w100 k", 0);
+    int64_t t0 = cr_mono_ms();
+    s_send_tasks(f, t, 3);
+    s_collect(f, g, 3, 1000, 5000);
+    s_assert_ok(s_find(g, 3, 72), "w100,k");
+    s_assert_ok(s_find(g, 3, 70), "W,r");
+    s_assert_ok(s_find(g, 3, 71), "W");
+    for (int64_t j = 70; j <= 71; j++) {
+        int64_t took = s_find(g, 3, j)->at - t0;
+        if (took < 100 || took > 600)
+            fail_msg("job %lld: woken after %lld ms, expected about 100", (long long)j,
+                     (long long)took);
+    }
+    assert_int_equal(atomic_load(&f->srv->requests), 2);
+}
+
 /* A wait that would pass the task's deadline ends the call at once:
  * TRANSIENT when nothing was sent, INDETERMINATE once a request was. */
 static void test_wait_past_deadline(void **state)
@@ -660,6 +728,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_then_request, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_wakes_for_the_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_others_proceed_meanwhile, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_wake_ends_wait_early, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_wait_past_deadline, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_wait, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_poll_loop_and_runaway, s_setup, s_teardown),

@@ -44,7 +44,8 @@ static const char *const s_exists_marks[] = {"already exists", "already a value 
 #define BSKY_RETRY_MAX_MS (24LL * 3600000) /* never defer an account longer on one header */
 #define BSKY_SKEW_MS 60000LL               /* an access token this far past exp is expired */
 #define BSKY_CREATED_AT_SLACK_MS 300000LL  /* createdAt = due time within this of now */
-#define BSKY_AUTH_ROUNDS 4                 /* session creations and refreshes per task */
+#define BSKY_AUTH_ROUNDS 4                 /* sessions created, refreshed or waited for per task */
+#define BSKY_WAIT_MARGIN_MS 100LL          /* a wait for a session ends this long before the deadline */
 #define BSKY_MAX_URL 2048
 #define BSKY_MAX_TOKEN 8192
 #define BSKY_MAX_PASSWORD 1024
@@ -350,19 +351,45 @@ typedef struct {
     uint64_t cred;      /* hash of api_base, identifier, app password */
     cr_bsky_session_t s;
     uint64_t gen;        /* changes with every new access token */
-    uint64_t refreshing; /* the call refreshing this session, 0: none */
     int64_t used_ms;
 } s_slot_t;
 
 static s_slot_t *s_slots;
 static uint64_t s_gen_seq;
-static uint64_t s_call_seq;
+
+/* A *flight*: one call (its leader) getting a new session for an account
+ * (refreshSession, then createSession if the refresh is refused), and the
+ * calls of the same account waiting for it (CR_STEP_WAIT, woken with
+ * cr_call_wake when it ends). At most one per account and credentials, so
+ * createSession and refreshSession are never sent twice at once for an
+ * account. A flight belongs to live calls: it ends with its leader's answer
+ * or release; a waiter released first leaves it. */
+typedef struct s_state s_state_t;
+typedef struct s_flight {
+    int64_t account_id;
+    uint64_t cred;
+    s_state_t *leader;
+    s_state_t *waiters; /* through s_state_t.wnext */
+    struct s_flight *next;
+} s_flight_t;
+
+static s_flight_t *s_flights;
+
+static void s_flights_drop(void);
 
 void cr_bluesky_sessions_reset(void)
 {
+    s_flights_drop();
     if (!s_slots) return;
     for (size_t i = 0; i < CR_BSKY_SESSIONS_MAX; i++) cr_bluesky_session_clear(&s_slots[i].s);
     memset(s_slots, 0, CR_BSKY_SESSIONS_MAX * sizeof *s_slots);
+}
+
+size_t cr_bluesky_flights_count(void)
+{
+    size_t n = 0;
+    for (const s_flight_t *f = s_flights; f; f = f->next) n++;
+    return n;
 }
 
 size_t cr_bluesky_sessions_count(void)
@@ -407,7 +434,7 @@ static s_slot_t *s_slot_store(int64_t account_id, uint64_t cred, cr_bsky_session
             sl = c;
             break;
         }
-        if (!c->refreshing && (!lru || c->used_ms < lru->used_ms)) lru = c;
+        if (!lru || c->used_ms < lru->used_ms) lru = c;
     }
     if (!sl) sl = lru ? lru : &s_slots[0]; /* evict the least recently used */
     if (sl->account_id != account_id) {
@@ -420,9 +447,6 @@ static s_slot_t *s_slot_store(int64_t account_id, uint64_t cred, cr_bsky_session
     sl->account_id = account_id;
     sl->cred = cred;
     sl->gen = ++s_gen_seq;
-    /* nobody is spending this session's refresh token (a refresh still under
-     * way concerns the session replaced: its answer just replaces this one) */
-    sl->refreshing = 0;
     sl->used_ms = now_ms;
     return sl;
 }
@@ -1346,6 +1370,7 @@ enum {
     S_START = 0,
     S_SESSION_SENT,
     S_REFRESH_SENT,
+    S_SESSION_WAIT, /* waiting for another call's flight (CR_STEP_WAIT) */
     S_READ_SENT,
     S_CREATE_SENT,
     S_PARENT_SENT,
@@ -1355,15 +1380,20 @@ enum {
 enum { A_READ, A_CREATE, A_PARENT, A_UPLOAD }; /* what to send once a session is there */
 enum { R_PRECHECK, R_EXISTS, R_CHECK }; /* why the record is read back */
 
-typedef struct {
-    uint64_t id; /* this call, for refresh ownership */
+struct s_state {
+    cr_call_t *call; /* the call this state belongs to (woken through it) */
     uint64_t cred;
     char rkey[CR_BSKY_RKEY_LEN + 1];
     char *text;
     size_t text_len;
     uint64_t gen;    /* generation of the access token the last request carried */
     int fresh;       /* the session in use was created by this call */
-    int auth_rounds; /* sessions created and refreshed by this call */
+    int auth_rounds; /* sessions created, refreshed and waited for by this call */
+    s_flight_t *leads;  /* the flight this call leads, or NULL */
+    s_flight_t *awaits; /* the flight this call waits for, or NULL */
+    s_state_t *wnext;   /* the next waiter of that flight */
+    int failed;         /* the flight waited for failed: its result is in shared */
+    cr_result_t shared;
     int next;        /* A_READ or A_CREATE */
     int reason;      /* why a read is under way */
     cr_result_t saved; /* R_CHECK: the outcome if the record is not there */
@@ -1372,18 +1402,85 @@ typedef struct {
     size_t mi;         /* the image being uploaded */
     cr_media_t cur;    /* its bytes, kept until uploaded (resent after a refresh) */
     json_t *blobs[CR_BSKY_MAX_IMAGES];
-} s_state_t;
+};
+
+static s_flight_t *s_flight_find(int64_t account_id, uint64_t cred)
+{
+    for (s_flight_t *f = s_flights; f; f = f->next)
+        if (f->account_id == account_id && f->cred == cred) return f;
+    return NULL;
+}
+
+/* Ends a flight and wakes its waiters. fail: the leader's result when no
+ * session came of it; every waiter ends with the same outcome, status, error
+ * and retry time. Without it a waiter looks at the cache again: the new
+ * session, or none if the leader gave up (then it gets one itself). */
+static void s_flight_end(s_flight_t *f, const cr_result_t *fail)
+{
+    for (s_flight_t **pp = &s_flights; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    if (f->leader) f->leader->leads = NULL;
+    s_state_t *w = f->waiters;
+    while (w) {
+        s_state_t *next = w->wnext;
+        w->wnext = NULL;
+        w->awaits = NULL;
+        if (fail) {
+            cr_result_clear(&w->shared);
+            cr_result_set(&w->shared, fail->outcome, fail->error, fail->error_code);
+            w->shared.http_status = fail->http_status;
+            w->shared.retry_at_ms = fail->retry_at_ms;
+            w->failed = 1;
+        }
+        cr_call_wake(w->call);
+        w = next;
+    }
+    free(f);
+}
+
+/* For tests (cr_bluesky_sessions_reset): forgets every flight, detached from
+ * its calls (a failed test leaves calls that are never released). */
+static void s_flights_drop(void)
+{
+    while (s_flights) {
+        s_flight_t *f = s_flights;
+        s_flights = f->next;
+        if (f->leader) f->leader->leads = NULL;
+        for (s_state_t *w = f->waiters, *next; w; w = next) {
+            next = w->wnext;
+            w->wnext = NULL;
+            w->awaits = NULL;
+        }
+        free(f);
+    }
+}
+
+/* A waiter leaves its flight (its call ends first: deadline, cancel). */
+static void s_flight_leave(s_state_t *st)
+{
+    s_flight_t *f = st->awaits;
+    if (!f) return;
+    for (s_state_t **pp = &f->waiters; *pp; pp = &(*pp)->wnext)
+        if (*pp == st) {
+            *pp = st->wnext;
+            break;
+        }
+    st->wnext = NULL;
+    st->awaits = NULL;
+}
 
 static void s_release(cr_call_t *call)
 {
     s_state_t *st = call->state;
     if (!st) return;
-    /* A refresh cut short (cancel, deadline, stop): its token may be spent. */
-    for (size_t i = 0; s_slots && i < CR_BSKY_SESSIONS_MAX; i++)
-        if (s_slots[i].refreshing == st->id) {
-            s_slots[i].refreshing = 0;
-            s_wipe_free(&s_slots[i].s.refresh);
-        }
+    /* A flight cut short (cancel, deadline, stop): its waiters get a session
+     * themselves; a refresh token it sent was taken out of the cache. */
+    if (st->leads) s_flight_end(st->leads, NULL);
+    s_flight_leave(st);
+    cr_result_clear(&st->shared);
     cr_result_clear(&st->saved);
     cr_bluesky_reply_clear(&st->reply);
     cr_media_clear(&st->cur);
@@ -1393,25 +1490,79 @@ static void s_release(cr_call_t *call)
     call->state = NULL;
 }
 
-static int s_send_session(cr_call_t *call, s_state_t *st)
+static int s_session_loop(cr_call_t *call)
 {
-    if (++st->auth_rounds > BSKY_AUTH_ROUNDS)
-        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0,
-                            "could not get a usable Bluesky session", "session_loop");
-    if (cr_bluesky_session_request(call->task, &call->req, &call->result)) return CR_STEP_DONE;
-    call->step = S_SESSION_SENT;
-    return CR_STEP_REQUEST;
+    return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0,
+                        "could not get a usable Bluesky session", "session_loop");
 }
 
-static int s_send_refresh(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+/* Waits for st->awaits, at most until shortly before the task's deadline. */
+static int s_park(cr_call_t *call, s_state_t *st)
 {
-    if (++st->auth_rounds > BSKY_AUTH_ROUNDS)
-        return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0,
-                            "could not get a usable Bluesky session", "session_loop");
-    if (cr_bluesky_refresh_request(call->task, sl->s.refresh, &call->req, &call->result))
+    long ms = CR_MAX_STEP_WAIT_MS;
+    int64_t deadline = call->task->deadline_ms;
+    if (deadline > 0) {
+        int64_t left = deadline - call->now_ms - BSKY_WAIT_MARGIN_MS;
+        if (left <= 0) {
+            s_flight_leave(st);
+            /* what this call sent before was refused: nothing was written */
+            return cr_call_done(call, CRIEUR__OUTCOME__OUTCOME_TRANSIENT, 0,
+                                "the task's deadline passed while waiting for the account's "
+                                "Bluesky session",
+                                "deadline");
+        }
+        if (left < ms) ms = (long)left;
+    }
+    call->wait_ms = ms;
+    call->step = S_SESSION_WAIT;
+    return CR_STEP_WAIT;
+}
+
+/* Another call is getting the account's session: wait for its result. */
+static int s_join(cr_call_t *call, s_state_t *st, s_flight_t *f)
+{
+    if (++st->auth_rounds > BSKY_AUTH_ROUNDS) return s_session_loop(call);
+    st->fresh = 0; /* the session will be the leader's */
+    st->awaits = f;
+    st->wnext = f->waiters;
+    f->waiters = st;
+    return s_park(call, st);
+}
+
+/* This call gets the account's new session, for itself and every call that
+ * joins it meanwhile: refreshSession with sl's refresh token (sl NULL:
+ * createSession). Refresh tokens rotate: the token is taken out of the cache
+ * as it is sent, so it is never sent twice. */
+static int s_lead(cr_call_t *call, s_state_t *st, s_slot_t *sl)
+{
+    if (++st->auth_rounds > BSKY_AUTH_ROUNDS) {
+        if (st->leads) s_flight_end(st->leads, NULL); /* the waiters try themselves */
+        return s_session_loop(call);
+    }
+    if (!st->leads) {
+        s_flight_t *f = calloc(1, sizeof *f);
+        if (!f) return -1;
+        f->account_id = call->task->account->id;
+        f->cred = st->cred;
+        f->leader = st;
+        f->next = s_flights;
+        s_flights = f;
+        st->leads = f;
+    }
+    int rc;
+    if (sl && sl->s.refresh) {
+        rc = cr_bluesky_refresh_request(call->task, sl->s.refresh, &call->req, &call->result);
+        s_wipe_free(&sl->s.refresh); /* spent once sent, whatever the answer */
+        call->step = S_REFRESH_SENT;
+    } else {
+        rc = cr_bluesky_session_request(call->task, &call->req, &call->result);
+        call->step = S_SESSION_SENT;
+    }
+    if (rc) {
+        /* the same account data for every waiter: the same refusal */
+        s_flight_end(st->leads, &call->result);
         return CR_STEP_DONE;
-    sl->refreshing = st->id; /* nobody else uses this refresh token now */
-    call->step = S_REFRESH_SENT;
+    }
     return CR_STEP_REQUEST;
 }
 
@@ -1474,11 +1625,15 @@ static int s_send_next(cr_call_t *call, s_state_t *st, s_slot_t *sl)
 
 static int s_expired(cr_call_t *call, s_state_t *st);
 
-/* Sends st->next with the cached session, after getting one if needed. */
+/* Sends st->next with the cached session, after getting one if needed.
+ * While another call gets the account's session, this one waits for it
+ * rather than use the session known to be refused. */
 static int s_act(cr_call_t *call, s_state_t *st)
 {
+    s_flight_t *f = s_flight_find(call->task->account->id, st->cred);
+    if (f && f->leader != st) return s_join(call, st, f);
     s_slot_t *sl = s_slot_find(call->task->account->id, st->cred);
-    if (!sl || !sl->s.access) return s_send_session(call, st);
+    if (!sl || !sl->s.access) return s_expired(call, st);
     sl->used_ms = call->now_ms;
     if (sl->s.refresh_exp_ms && call->now_ms > sl->s.refresh_exp_ms)
         s_wipe_free(&sl->s.refresh);
@@ -1491,14 +1646,16 @@ static int s_act(cr_call_t *call, s_state_t *st)
     return s_send_next(call, st, sl);
 }
 
-/* The access token st->gen was refused as expired. */
+/* The access token st->gen was refused as expired, or there is none: a
+ * newer one if the cache has it, else wait for the call getting one, else
+ * get one (refresh if possible) for every call of the account. */
 static int s_expired(cr_call_t *call, s_state_t *st)
 {
     s_slot_t *sl = s_slot_find(call->task->account->id, st->cred);
     if (sl && sl->s.access && sl->gen != st->gen) return s_act(call, st); /* already renewed */
-    if (sl && sl->s.refresh && !sl->refreshing) return s_send_refresh(call, st, sl);
-    /* no refresh token, or another task is spending it: a session of our own */
-    return s_send_session(call, st);
+    s_flight_t *f = s_flight_find(call->task->account->id, st->cred);
+    if (f && f->leader != st) return s_join(call, st, f);
+    return s_lead(call, st, sl && sl->s.access && sl->s.refresh ? sl : NULL);
 }
 
 /* The session st->gen was refused (401, InvalidToken). */
@@ -1507,11 +1664,13 @@ static int s_reauth(cr_call_t *call, s_state_t *st)
     s_slot_t *sl = s_slot_find(call->task->account->id, st->cred);
     if (sl && sl->s.access && sl->gen != st->gen) return s_act(call, st);
     if (st->fresh) return CR_STEP_DONE; /* a brand-new session refused: result says why */
-    if (sl && !sl->refreshing) {
+    s_flight_t *f = s_flight_find(call->task->account->id, st->cred);
+    if (f && f->leader != st) return s_join(call, st, f);
+    if (sl) {
         cr_bluesky_session_clear(&sl->s);
         memset(sl, 0, sizeof *sl);
     }
-    return s_send_session(call, st);
+    return s_lead(call, st, NULL);
 }
 
 static int s_read(cr_call_t *call, s_state_t *st, int reason)
@@ -1527,11 +1686,13 @@ static int s_create(cr_call_t *call, s_state_t *st)
     return s_act(call, st);
 }
 
-/* A session answer (created or refreshed) arrived: cache it and go on. */
+/* A session answer (created or refreshed) arrived: cache it, let the calls
+ * waiting for it go on, and go on. */
 static int s_got_session(cr_call_t *call, s_state_t *st, cr_bsky_session_t *s, int fresh)
 {
     s_slot_t *sl = s_slot_store(call->task->account->id, st->cred, s, call->now_ms);
     cr_bluesky_session_clear(s);
+    if (st->leads) s_flight_end(st->leads, NULL);
     if (!sl) return -1;
     st->fresh = fresh;
     st->gen = 0;
@@ -1628,7 +1789,7 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
         st = calloc(1, sizeof *st);
         if (!st) return -1;
         call->state = st;
-        st->id = ++s_call_seq;
+        st->call = call;
         st->cred = s_cred(t);
         cr_bluesky_rkey(key, st->rkey);
         st->text = cr_bluesky_post_text(t, &st->text_len);
@@ -1641,26 +1802,35 @@ static int s_step(cr_call_t *call, const cr_http_resp_t *prev)
         if (!prev || !st) return -1;
         if (cr_bluesky_session_result(prev, call->now_ms, &session, &call->result) == CR_BSKY_OK)
             return s_got_session(call, st, &session, 1);
+        /* every call waiting for this session ends as this one does */
+        if (st->leads) s_flight_end(st->leads, &call->result);
         return CR_STEP_DONE;
-    case S_REFRESH_SENT: {
+    case S_REFRESH_SENT:
         if (!prev || !st) return -1;
-        s_slot_t *sl = s_slot_find(t->account->id, st->cred);
-        if (sl && sl->refreshing == st->id) {
-            sl->refreshing = 0;
-            s_wipe_free(&sl->s.refresh); /* spent, whatever the answer */
-        }
         switch (cr_bluesky_refresh_result(prev, call->now_ms, &session, &call->result)) {
         case CR_BSKY_OK:
             cr_result_clear(&call->result);
             return s_got_session(call, st, &session, 0);
-        case CR_BSKY_DONE: return CR_STEP_DONE;
+        case CR_BSKY_DONE:
+            if (st->leads) s_flight_end(st->leads, &call->result);
+            return CR_STEP_DONE;
         default:
-            /* refused or lost: another task's newer session if there is one,
-             * else a new session (the spent refresh token is gone) */
+            /* refused or lost (the spent refresh token is gone): a new
+             * session, still for the calls waiting */
             cr_result_clear(&call->result);
-            return s_expired(call, st);
+            return st->leads ? s_lead(call, st, NULL) : s_expired(call, st);
         }
-    }
+    case S_SESSION_WAIT:
+        if (prev || !st) return -1;
+        if (st->awaits) return s_park(call, st); /* the wait ran out, not the flight */
+        if (st->failed) { /* the session this call waited for did not come */
+            cr_result_clear(&call->result);
+            call->result = st->shared;
+            memset(&st->shared, 0, sizeof st->shared);
+            st->failed = 0;
+            return CR_STEP_DONE;
+        }
+        return s_act(call, st);
     case S_READ_SENT: {
         if (!prev || !st) return -1;
         s_slot_t *sl = s_slot_find(t->account->id, st->cred);

@@ -13,14 +13,25 @@
  * reused by every task of the account: createSession is limited to 30 per 5
  * minutes per identifier. An access token refused as expired (HTTP 400
  * ExpiredToken) is refreshed with refreshSession and the same request is sent
- * again within the same task (no failed attempt). Refresh tokens rotate: only
- * one task at a time refreshes an account's session (it takes the refresh
- * token out of the cache); another task that needs a new access token
- * meanwhile uses the already refreshed one if there is one, else creates its
- * own session rather than racing on the spent refresh token. A refresh that
- * fails falls back to createSession; createSession refused (401) ends the task
+ * again within the same task (no failed attempt). A refresh that fails falls
+ * back to createSession; createSession refused (401) ends the task
  * AUTH_EXPIRED. An access token the cache knows to be expired (by the JWT's
  * exp claim, a minute of skew allowed) is refreshed before use.
+ *
+ * Single flight: getting a session (refreshSession, then createSession if
+ * the refresh is refused) is done by one task at a time per account, the
+ * *leader*; every other task of the account that needs a session meanwhile
+ * (none cached, its token refused, or one is being got) waits for the
+ * leader's result with CR_STEP_WAIT and is woken by cr_call_wake when it
+ * comes: no polling, the worker's other tasks run on. A new session wakes
+ * them to use it; a failure (429, 401, 5xx...) ends each of them with the
+ * leader's outcome, HTTP status, error and retry time, so a burst of posts
+ * of an account with no session costs one createSession, not one each, and
+ * refresh tokens (they rotate: taken out of the cache as they are sent) are
+ * never raced. A waiter gives up shortly before its task's deadline
+ * (TRANSIENT "deadline"); a leader that ends without an answer (cancelled,
+ * stopped) lets its waiters get a session themselves. Waiting counts as an
+ * auth round of the task (BSKY_AUTH_ROUNDS bounds them).
  *
  * Publishing exactly once: the rkey is derived from the post's idempotency key
  * (cr_bluesky_rkey), so every attempt writes the same record key and a second
@@ -70,9 +81,9 @@
  * it; a reply would fetch it with getRecord).
  *
  * Builders and classifiers are pure functions, unit-tested without a network
- * (tests/unit/test_bluesky.c); the session cache is process state without a
- * lock (the worker's reactor is one thread), reset by cr_bluesky_sessions_reset
- * for tests. */
+ * (tests/unit/test_bluesky.c); the session cache and the flights are process
+ * state without a lock (the worker's reactor is one thread); the cache is
+ * reset by cr_bluesky_sessions_reset for tests. */
 #ifndef CR_BLUESKY_H
 #define CR_BLUESKY_H
 
@@ -161,9 +172,13 @@ void cr_bluesky_session_clear(cr_bsky_session_t *s);
  * unreadable. The signature is not checked: this only schedules refreshes. */
 int64_t cr_bluesky_jwt_exp_ms(const char *jwt);
 
-/* Forgets every cached session (wiping the tokens), and how many there are. */
+/* Forgets every cached session (wiping the tokens) and, for tests, every
+ * flight (detached from calls left unreleased); how many sessions there are. */
 void cr_bluesky_sessions_reset(void);
 size_t cr_bluesky_sessions_count(void);
+/* Sessions being got (one per account at most), for tests: 0 once every
+ * call is done or released. */
+size_t cr_bluesky_flights_count(void);
 
 /* ---- requests (0, or -1 with result filled) ---------------------------- */
 

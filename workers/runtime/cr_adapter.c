@@ -14,6 +14,11 @@ void cr_call_init(cr_call_t *call, const Crieur__Task *task)
     call->task = task;
 }
 
+void cr_call_wake(cr_call_t *call)
+{
+    if (call && call->wake_fn) call->wake_fn(call->wake_ctx);
+}
+
 void cr_result_clear(cr_result_t *r)
 {
     free(r->platform_post_id);

@@ -25,6 +25,14 @@
  * its own maximum and the deadline. A wait out of range ends the call as
  * an adapter error.
  *
+ * A wait may end early: cr_call_wake(call), from another call's step (the
+ * runtime is one thread), makes the runtime run the waiting call's next step
+ * (prev NULL) at once, in the same loop iteration or the next, instead of
+ * when its delay is over. So a call can wait for another one without
+ * polling (Bluesky: the tasks of an account wait for the one task getting
+ * its session); the delay is then only the longest it waits, and it should
+ * stay short of the task's deadline (task->deadline_ms).
+ *
  * A step returning anything else (-1: out of memory, adapter bug) ends the
  * call as TRANSIENT if no request was sent yet, else INDETERMINATE. */
 #ifndef CR_ADAPTER_H
@@ -77,6 +85,10 @@ typedef struct {
     cr_http_req_t req;        /* the next request, cleared before each step */
     long wait_ms;             /* CR_STEP_WAIT: how long to wait before the next step */
     cr_result_t result;       /* the outcome, once the call is done */
+    /* Set by the runtime (cr_call_init leaves them NULL): what cr_call_wake
+     * calls. Adapters never touch them. */
+    void (*wake_fn)(void *wake_ctx);
+    void *wake_ctx;
 } cr_call_t;
 
 typedef struct cr_adapter {
@@ -87,6 +99,10 @@ typedef struct cr_adapter {
 } cr_adapter_t;
 
 void cr_call_init(cr_call_t *call, const Crieur__Task *task);
+/* Ends the CR_STEP_WAIT of call early (see above); does nothing for a call
+ * that is not waiting, or outside a runtime (wake_fn NULL: unit tests step
+ * the call themselves). Never runs a step itself. */
+void cr_call_wake(cr_call_t *call);
 /* Releases the adapter's state, the request and the result. */
 void cr_call_clear(cr_call_t *call, const cr_adapter_t *adapter);
 

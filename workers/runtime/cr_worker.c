@@ -476,6 +476,15 @@ static void s_ack_noop(cr_worker_t *w, cr_link_t *link, const Crieur__Task *m)
 
 static void s_on_http_done(void *owner, const cr_http_resp_t *resp);
 
+/* cr_call_wake: a waiting task's next step runs at the next pass over the
+ * wait list (this iteration's, or the next one's: zmq_poll does not sleep
+ * while a task is due). Called from another task's step: never steps. */
+static void s_task_wake(void *ctx)
+{
+    cr_task_t *t = ctx;
+    if (t->state == CR_TASK_WAITING) t->wake_mono = cr_mono_ms();
+}
+
 /* Runs adapter steps until the call needs the network or is done. */
 static void s_task_advance(cr_worker_t *w, cr_task_t *t, const cr_http_resp_t *prev)
 {
@@ -1000,6 +1009,8 @@ static void s_on_tasks(cr_worker_t *w, cr_link_t *l, const Crieur__TaskBatch *ba
         t->msg = copy;
         t->adapter = ad;
         cr_call_init(&t->call, copy);
+        t->call.wake_fn = s_task_wake;
+        t->call.wake_ctx = t;
         t->state = CR_TASK_PENDING;
         s_table_add(w, t);
         s_list_append(&w->pend_head, &w->pend_tail, t);

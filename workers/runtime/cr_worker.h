@@ -62,7 +62,8 @@
  *          over or second stop; BYE sent to every broker)
  * A task: PENDING (received, no request yet) -> RUNNING (request in flight)
  *   <-> WAITING (CR_STEP_WAIT: no request, no connection held, woken after
- *   the delay) -> DONE (result queued for its broker) -> sent and freed.
+ *   the delay, or earlier by cr_call_wake from another task's step) -> DONE
+ *   (result queued for its broker) -> sent and freed.
  *   CANCEL ends a PENDING task, or a WAITING one that has sent nothing. */
 #ifndef CR_WORKER_H
 #define CR_WORKER_H
