@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ typedef struct {
     uint64_t claimed, dispatched, results, stale, malformed, released, cancelled, workers_lost;
     uint64_t db_errors, cycles, lease_lost, bad_credentials;
     uint64_t rate_held, rate_deferred; /* publications that waited for a rate limit */
+    uint64_t mentions;                 /* collected by monitor tasks, sent to be stored */
 } cr_counters_t;
 
 /* A result waiting to be written: the broker_cycle_arrays fields. */
@@ -82,6 +84,15 @@ struct cr_broker {
     cr_buf_t arrays[S_RESULT_FIELDS]; /* scratch: the results as array literals */
     cr_buf_t known; /* scratch: {id,id,...} of held jobs */
     cr_buf_t blocked; /* scratch: {account,...} whose rate limit is spent */
+    /* What monitor tasks collected, for crieur.monitor_store, and their
+     * results, held back until it is stored (the store goes first: the
+     * result's cycle ends the job's lease, which fences the store). */
+    cr_buf_t mon;
+    s_result_t *mon_held;
+    size_t n_mon, cap_mon;
+    cr_buf_t mon_sending;
+    s_result_t *mon_held_sending;
+    size_t n_mon_sending, cap_mon_sending;
     cr_buf_t seal;  /* plaintext credentials to seal, comma separated (p_seal) */
     size_t n_seal;
     cr_buf_t seal_sending;
@@ -502,6 +513,8 @@ static const char *s_outcome_name(Crieur__Outcome o)
     }
 }
 
+static void s_monitor_hold(cr_broker_t *self, const cr_job_t *job, const Crieur__Result *r);
+
 /* What the platform said of the account's rate limit, into its window. */
 static void s_rate_feedback(cr_broker_t *self, const cr_job_t *job, const Crieur__Result *r)
 {
@@ -537,6 +550,9 @@ static void s_on_results(cr_broker_t *self, cr_worker_t *w, const uint8_t *ident
         if (job->task.kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH &&
             r->outcome == CRIEUR__OUTCOME__OUTCOME_OK)
             s_result_seal_credentials(self, job->id, r->credentials);
+        if (job->task.kind == CRIEUR__JOB_KIND__KIND_MONITOR &&
+            r->outcome == CRIEUR__OUTCOME__OUTCOME_OK)
+            s_monitor_hold(self, job, r);
         cr_debug("job=%" PRId64 " attempt=%u account=%" PRId64 " worker=%s outcome=%s http=%d",
                  job->id, job->attempt, job->account.id, job->worker->id, outcome, r->http_status);
         if (job->worker->in_flight) job->worker->in_flight--;
@@ -789,6 +805,153 @@ static void s_move_back_results(cr_broker_t *self)
     self->n_sending = 0; /* the strings moved with the records */
 }
 
+/* ---------------------------------------------------------------- monitor */
+
+static void s_json_field(cr_buf_t *b, const char *name, const char *v)
+{
+    cr_buf_printf(b, ",\"%s\":", name);
+    cr_buf_json_str(b, v);
+}
+
+/* The result just added for a monitor job is held back, with what its task
+ * collected as one element of crieur.monitor_store's p_data. Out of memory
+ * it goes on alone: the cursor then stays, and the next run collects again. */
+static void s_monitor_hold(cr_broker_t *self, const cr_job_t *job, const Crieur__Result *r)
+{
+    if (!self->n_results || self->results[self->n_results - 1].j != job->id) return;
+    if (self->n_mon == self->cap_mon) {
+        size_t cap = self->cap_mon ? self->cap_mon * 2 : 64;
+        s_result_t *n = realloc(self->mon_held, cap * sizeof *n);
+        if (!n) {
+            cr_error("out of memory keeping what job=%" PRId64 " collected; it runs again",
+                     job->id);
+            return;
+        }
+        self->mon_held = n;
+        self->cap_mon = cap;
+    }
+    cr_buf_t *b = &self->mon;
+    size_t mark = b->len;
+    cr_buf_printf(b, "%s{\"j\":%" PRId64 ",\"a\":%u,\"cursor\":", self->n_mon ? "," : "",
+                  job->id, job->attempt);
+    if (r->cursor_set) cr_buf_json_str(b, r->cursor);
+    else cr_buf_puts(b, "null");
+    cr_buf_puts(b, ",\"mentions\":[");
+    for (size_t i = 0; i < r->n_mentions; i++) {
+        const Crieur__Mention *m = r->mentions[i];
+        cr_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        cr_buf_json_str(b, m->id);
+        s_json_field(b, "kind", m->kind);
+        s_json_field(b, "parent", m->parent);
+        s_json_field(b, "author", m->author);
+        s_json_field(b, "author_name", m->author_name);
+        s_json_field(b, "text", m->text);
+        s_json_field(b, "url", m->url);
+        s_json_field(b, "lang", m->lang);
+        s_json_field(b, "polarity", m->polarity);
+        s_json_field(b, "team", m->team);
+        s_json_field(b, "rule", m->rule);
+        double sent = isfinite(m->sentiment) ? m->sentiment : 0.0;
+        cr_buf_printf(b, ",\"posted_ms\":%" PRId64 ",\"sentiment\":%.4f,\"labels\":[",
+                      m->posted_ms, sent);
+        for (size_t k = 0; k < m->n_labels; k++) {
+            if (k) cr_buf_add(b, ",", 1);
+            cr_buf_json_str(b, m->labels[k]);
+        }
+        cr_buf_puts(b, "]}");
+    }
+    cr_buf_puts(b, "]}");
+    if (b->failed) {
+        cr_error("out of memory keeping what job=%" PRId64 " collected; it runs again", job->id);
+        b->failed = 0;
+        b->len = mark;
+        return;
+    }
+    self->mon_held[self->n_mon++] = self->results[--self->n_results];
+    self->c.mentions += r->n_mentions;
+}
+
+/* monitor_store answered: the held results go to the next cycle; those
+ * whose data could not be stored (or all, when the statement failed) end
+ * with an error instead of OK, so their cursor stays and nothing is lost. */
+static void s_on_monitor_stored(void *arg, PGresult *res, const char *error)
+{
+    cr_broker_t *self = arg;
+    const char *failed = NULL;
+    if (res && !error && PQntuples(res) == 1) {
+        cr_info("monitor: %s mention(s) stored from %zu task(s)", PQgetvalue(res, 0, 0),
+                self->n_mon_sending);
+        failed = PQgetvalue(res, 0, 1);
+    } else {
+        self->c.db_errors++;
+        cr_error("storing what %zu monitor task(s) collected failed: %s; they run again",
+                 self->n_mon_sending, error ? error : "connection lost");
+        self->db_retry_at = cr_mono_ms() + 1000;
+    }
+    for (size_t i = 0; i < self->n_mon_sending; i++) {
+        s_result_t *r = &self->mon_held_sending[i];
+        int bad = !failed;
+        if (failed) {
+            /* {1,2,3}: the jobs whose data was refused */
+            char id[24];
+            int n = snprintf(id, sizeof id, "%" PRId64, r->j);
+            for (const char *q = failed; (q = strstr(q, id)) != NULL; q += n)
+                if (q > failed && (q[-1] == '{' || q[-1] == ',') && (q[n] == ',' || q[n] == '}'))
+                    bad = 1;
+        }
+        if (bad) {
+            r->o = failed ? "permanent" : "transient";
+            free(r->e);
+            free(r->c);
+            r->e = strdup(failed ? "what the task collected could not be stored (see the "
+                                   "broker's log and PostgreSQL's)"
+                                 : "the broker could not store what the task collected");
+            r->c = strdup("monitor_store");
+        }
+        /* into the pending results, in order */
+        if (self->n_results == self->cap_results) {
+            size_t cap = self->cap_results ? self->cap_results * 2 : 256;
+            s_result_t *n = realloc(self->results, cap * sizeof *n);
+            if (!n) {
+                cr_error("out of memory keeping the result of job=%" PRId64
+                         "; its lease will expire",
+                         r->j);
+                s_result_clear(r);
+                continue;
+            }
+            self->results = n;
+            self->cap_results = cap;
+        }
+        self->results[self->n_results++] = *r;
+    }
+    self->n_mon_sending = 0;
+    cr_buf_wipe(&self->mon_sending);
+}
+
+/* Sends the held monitor data; the cycle with their results comes after. */
+static int s_monitor_send(cr_broker_t *self)
+{
+    cr_buf_reset(&self->mon_sending);
+    cr_buf_add(&self->mon_sending, "[", 1);
+    cr_buf_add(&self->mon_sending, self->mon.data, self->mon.len);
+    cr_buf_add(&self->mon_sending, "]", 1);
+    if (self->mon_sending.failed) return -1;
+    const char *p[2] = {self->cfg->broker_id, cr_buf_str(&self->mon_sending)};
+    if (cr_db_send(self->db, "SELECT stored, failed FROM crieur.monitor_store($1, $2::jsonb)", 2,
+                   p, s_on_monitor_stored, self) != 0)
+        return -1;
+    s_result_t *t = self->mon_held_sending;
+    size_t tc = self->cap_mon_sending;
+    self->mon_held_sending = self->mon_held;
+    self->cap_mon_sending = self->cap_mon;
+    self->n_mon_sending = self->n_mon;
+    self->mon_held = t;
+    self->cap_mon = tc;
+    self->n_mon = 0;
+    cr_buf_reset(&self->mon);
+    return 0;
+}
+
 static void s_sending_done(cr_broker_t *self)
 {
     for (size_t i = 0; i < self->n_sending; i++) s_result_clear(&self->sending[i]);
@@ -992,7 +1155,7 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
         cr_job_t *job = cr_job_new(id, attempt, kind, due);
         if (!job) continue; /* lease will be released by the next maintenance */
         char why[400] = "";
-        int cred_bad = 0;
+        int cred_bad = 0, bad_payload = 0;
         if (!PQgetisnull(res, i, 9)) {
             int64_t acc = s_int64(res, i, 9);
             cr_job_set_account(job, acc, s_int64(res, i, 10), s_val(res, i, 11),
@@ -1025,6 +1188,9 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
                              s_int64(res, i, 30), s_val(res, i, 31), s_val(res, i, 32));
         } else if (kind == CRIEUR__JOB_KIND__KIND_TOKEN_REFRESH && !job->task.refresh) {
             cr_job_set_refresh(job, NULL, s_int64(res, i, 22));
+        } else if (kind == CRIEUR__JOB_KIND__KIND_MONITOR &&
+                   cr_job_set_monitor(job, s_val(res, i, 5), why, sizeof why) != 0) {
+            bad_payload = 1;
         }
         job->task.reconcile = !PQgetisnull(res, i, 18) && PQgetvalue(res, i, 18)[0] == 't';
         job->lease_until = lease_until;
@@ -1037,6 +1203,11 @@ static void s_on_cycle(void *arg, PGresult *res, const char *error)
             continue;
         }
         claimed++;
+        if (bad_payload) {
+            cr_error("job=%" PRId64 ": %s", id, why);
+            s_job_release(self, job, "permanent", "bad_payload", why);
+            continue;
+        }
         if (cred_bad) {
             /* never dispatched: the account (or alert) is stopped with the reason */
             self->c.bad_credentials++;
@@ -1116,6 +1287,11 @@ static void s_db_kick(cr_broker_t *self)
             cr_db_send(self->db, "SELECT crieur.broker_recover($1)", 1, p, s_on_setup, self);
             return;
         }
+    }
+    /* what monitor tasks collected goes before the cycle with their results */
+    if (self->n_mon) {
+        if (s_monitor_send(self) != 0) self->db_retry_at = mono + 100;
+        return;
     }
     /* time to claim? */
     if (self->next_due_wall && cr_now_ms() >= self->next_due_wall - self->cfg->lookahead_ms) {
@@ -1254,6 +1430,8 @@ cr_broker_t *cr_broker_new(const cr_broker_config_t *cfg)
     cr_buf_init(&self->blocked);
     self->rate = cr_rate_new();
     cr_buf_init(&self->seal);
+    cr_buf_init(&self->mon);
+    cr_buf_init(&self->mon_sending);
     cr_buf_init(&self->seal_sending);
     cr_buf_init(&self->known);
     if (gethostname(self->host, sizeof self->host) != 0) snprintf(self->host, sizeof self->host, "?");
@@ -1308,6 +1486,12 @@ void cr_broker_destroy(cr_broker_t **self_p)
     cr_buf_release(&self->blocked);
     cr_rate_destroy(&self->rate);
     cr_buf_wipe_release(&self->seal);
+    cr_buf_release(&self->mon);
+    cr_buf_release(&self->mon_sending);
+    for (size_t i = 0; i < self->n_mon; i++) s_result_clear(&self->mon_held[i]);
+    for (size_t i = 0; i < self->n_mon_sending; i++) s_result_clear(&self->mon_held_sending[i]);
+    free(self->mon_held);
+    free(self->mon_held_sending);
     cr_buf_wipe_release(&self->seal_sending);
     cr_buf_release(&self->known);
     free(self);
@@ -1380,12 +1564,12 @@ static void s_stats(cr_broker_t *self)
             " dispatched=%" PRIu64 " results=%" PRIu64 " stale=%" PRIu64 " malformed=%" PRIu64
             " cancelled=%" PRIu64 " workers_lost=%" PRIu64 " lease_lost=%" PRIu64 " cycles=%" PRIu64
             " db_errors=%" PRIu64 " db_rtt_ms=%" PRId64 " rate_held=%" PRIu64
-            " rate_deferred=%" PRIu64 " rate_accounts=%zu",
+            " rate_deferred=%" PRIu64 " rate_accounts=%zu mentions=%" PRIu64,
             self->n_workers, cr_jobs_held(self->jobs), cr_jobs_ready(self->jobs),
             cr_jobs_count(self->jobs) - cr_jobs_held(self->jobs) - cr_jobs_ready(self->jobs),
             c->claimed, c->dispatched, c->results, c->stale, c->malformed, c->cancelled,
             c->workers_lost, c->lease_lost, c->cycles, c->db_errors, cr_db_last_rtt_ms(self->db),
-            c->rate_held, c->rate_deferred, cr_rate_accounts(self->rate));
+            c->rate_held, c->rate_deferred, cr_rate_accounts(self->rate), c->mentions);
     *l = *c;
 }
 

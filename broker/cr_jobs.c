@@ -1,5 +1,6 @@
 #include "cr_jobs.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ cr_job_t *cr_job_new(int64_t id, uint32_t attempt, Crieur__JobKind kind, int64_t
     crieur__publish_payload__init(&j->publish);
     crieur__alert_payload__init(&j->alert);
     crieur__refresh_payload__init(&j->refresh);
+    crieur__monitor_payload__init(&j->monitor);
     j->task.job_id = id;
     j->task.attempt = attempt;
     j->task.kind = kind;
@@ -103,6 +105,112 @@ void cr_job_set_alert(cr_job_t *job, int64_t alert_id, const char *severity, con
     job->alert.smtp_user = s_dup(smtp_user);
     job->task.payload_case = CRIEUR__TASK__PAYLOAD_ALERT;
     job->task.alert = &job->alert;
+}
+
+static void s_free_str(char **p);
+
+static char *s_json_dup(json_t *o, const char *key)
+{
+    return s_dup(json_string_value(json_object_get(o, key)));
+}
+
+/* A JSON array of strings as a protobuf repeated string; NULL out of memory. */
+static char **s_json_strs(json_t *a, size_t *n)
+{
+    size_t len = json_array_size(a);
+    char **v = calloc(len ? len : 1, sizeof *v);
+    *n = 0;
+    if (!v) return NULL;
+    for (size_t i = 0; i < len; i++) {
+        const char *str = json_string_value(json_array_get(a, i));
+        if (!str) continue;
+        if (!(v[*n] = strdup(str))) break;
+        (*n)++;
+    }
+    return v;
+}
+
+static void s_strs_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static void s_monitor_free(Crieur__MonitorPayload *m)
+{
+    s_free_str(&m->source_kind);
+    s_free_str(&m->name);
+    s_free_str(&m->url);
+    s_free_str(&m->cursor);
+    s_free_str(&m->client);
+    s_strs_free(m->keywords, m->n_keywords);
+    for (size_t i = 0; i < m->n_rules; i++) {
+        Crieur__RoutingRule *r = m->rules[i];
+        s_free_str(&r->name);
+        s_free_str(&r->team);
+        s_strs_free(r->keywords, r->n_keywords);
+        s_strs_free(r->labels, r->n_labels);
+        free(r);
+    }
+    free(m->rules);
+    crieur__monitor_payload__init(m);
+}
+
+int cr_job_set_monitor(cr_job_t *job, const char *json, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json ? json_loads(json, 0, &je) : NULL;
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "the monitor task's source is unreadable (%s)",
+                 json ? je.text : "no source: was it deleted?");
+        json_decref(root);
+        return -1;
+    }
+    Crieur__MonitorPayload *m = &job->monitor;
+    m->source_id = json_integer_value(json_object_get(root, "source"));
+    m->source_kind = s_json_dup(root, "kind");
+    m->name = s_json_dup(root, "name");
+    m->url = s_json_dup(root, "url");
+    m->cursor = s_json_dup(root, "cursor");
+    m->client = s_json_dup(root, "client");
+    m->keywords = s_json_strs(json_object_get(root, "keywords"), &m->n_keywords);
+    json_t *rules = json_object_get(root, "rules");
+    size_t nr = json_array_size(rules);
+    m->rules = calloc(nr ? nr : 1, sizeof *m->rules);
+    int oom = !m->source_kind || !m->name || !m->url || !m->cursor || !m->client ||
+              !m->keywords || !m->rules;
+    for (size_t i = 0; !oom && i < nr; i++) {
+        json_t *o = json_array_get(rules, i);
+        Crieur__RoutingRule *r = calloc(1, sizeof *r);
+        if (!r) {
+            oom = 1;
+            break;
+        }
+        crieur__routing_rule__init(r);
+        m->rules[m->n_rules++] = r;
+        r->name = s_json_dup(o, "name");
+        r->team = s_json_dup(o, "team");
+        r->keywords = s_json_strs(json_object_get(o, "keywords"), &r->n_keywords);
+        r->labels = s_json_strs(json_object_get(o, "labels"), &r->n_labels);
+        json_t *mx = json_object_get(o, "max_sentiment"), *mn = json_object_get(o, "min_sentiment");
+        if (json_is_number(mx)) {
+            r->has_max_sentiment = 1;
+            r->max_sentiment = (float)json_number_value(mx);
+        }
+        if (json_is_number(mn)) {
+            r->has_min_sentiment = 1;
+            r->min_sentiment = (float)json_number_value(mn);
+        }
+        oom = !r->name || !r->team || !r->keywords || !r->labels;
+    }
+    json_decref(root);
+    job->task.payload_case = CRIEUR__TASK__PAYLOAD_MONITOR;
+    job->task.monitor = m;
+    if (oom) {
+        snprintf(err, errlen, "out of memory reading the monitor task's source");
+        return -1;
+    }
+    return 0;
 }
 
 void cr_job_set_publish(cr_job_t *job, int64_t post_id, const char *body, const char *key,
@@ -217,6 +325,7 @@ void cr_job_destroy(cr_job_t **job_p)
     s_free_str(&j->alert.client);
     s_free_str(&j->alert.mail_from);
     s_free_str(&j->alert.smtp_user);
+    s_monitor_free(&j->monitor);
     s_free_str(&j->publish.body);
     s_free_str(&j->publish.idempotency_key);
     s_free_str(&j->publish.link);

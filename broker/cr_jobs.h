@@ -39,6 +39,7 @@ typedef struct cr_job {
     Crieur__PublishPayload publish;
     Crieur__AlertPayload alert;
     Crieur__RefreshPayload refresh;
+    Crieur__MonitorPayload monitor;
 } cr_job_t;
 
 /* Builds a job record; strings are copied. */
@@ -50,6 +51,9 @@ void cr_job_set_publish(cr_job_t *job, int64_t post_id, const char *body, const 
 /* Takes ownership of token (a plaintext credential, wiped on destroy); NULL = none. */
 void cr_job_take_token(cr_job_t *job, char *token);
 void cr_job_set_reply(cr_job_t *job, const char *in_reply_to);
+/* A monitor task's payload from the claim's JSON (crieur.monitor_task).
+ * Returns 0, or -1 with err filled when it is unreadable. */
+int cr_job_set_monitor(cr_job_t *job, const char *json, char *err, size_t errlen);
 /* Takes ownership of refresh_token (wiped on destroy). */
 void cr_job_set_refresh(cr_job_t *job, char *refresh_token, int64_t expires_at_ms);
 /* The alert's texts are copied; the SMTP password travels as the account's token. */

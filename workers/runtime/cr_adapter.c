@@ -27,7 +27,28 @@ void cr_result_clear(cr_result_t *r)
     free(r->error_code);
     cr_secret_free(&r->access_token);
     cr_secret_free(&r->refresh_token);
+    for (size_t i = 0; i < r->n_mentions; i++) cr_mention_free(r->mentions[i]);
+    free(r->mentions);
+    free(r->cursor);
     memset(r, 0, sizeof *r);
+}
+
+static void s_pb_str_free(char **s)
+{
+    if (*s && *s != protobuf_c_empty_string) free(*s);
+    *s = NULL;
+}
+
+void cr_mention_free(Crieur__Mention *m)
+{
+    if (!m) return;
+    char **strs[] = {&m->id,   &m->kind, &m->parent,   &m->author, &m->author_name,
+                     &m->text, &m->url,  &m->lang,     &m->polarity, &m->team,
+                     &m->rule};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) s_pb_str_free(strs[i]);
+    for (size_t i = 0; i < m->n_labels; i++) s_pb_str_free(&m->labels[i]);
+    free(m->labels);
+    free(m);
 }
 
 void cr_secret_free(char **s)

@@ -75,7 +75,21 @@ typedef struct {
      * runtime fills it from the task's most recent response that carried
      * them (cr_ratehdr); an adapter that sets rate.known itself wins. */
     cr_rate_t rate;
+    /* A monitor task: what it collected (owned, freed on clear), and where
+     * the next run starts (cursor_set 0: unchanged). */
+    Crieur__Mention **mentions;
+    size_t n_mentions, cap_mentions;
+    char *cursor;
+    int cursor_set;
 } cr_result_t;
+
+/* Monitor tasks: at most this many mentions per task (the rest waits for
+ * the next run, the cursor stopping before them), and this much text each. */
+#define CR_MONITOR_MAX_MENTIONS 200
+#define CR_MONITOR_TEXT_MAX_BYTES 5000
+
+/* Frees one mention built by a monitor adapter (all strings owned). */
+void cr_mention_free(Crieur__Mention *m);
 
 typedef struct {
     const Crieur__Task *task; /* borrowed: valid for the whole call */

@@ -759,7 +759,10 @@ static int s_flush_results(cr_worker_t *w, cr_link_t *l, uint32_t credit)
     while (l->done_head) {
         Crieur__Result *rs = w->batch, **rp = w->batch_p;
         size_t n = 0;
-        for (cr_task_t *t = l->done_head; t && n < CR_MAX_RESULTS_PER_BATCH; t = t->next, n++) {
+        size_t bytes = 0;
+        for (cr_task_t *t = l->done_head; t && n < CR_MAX_RESULTS_PER_BATCH &&
+                                         bytes < CR_WIRE_MAX_FRAME / 2;
+             t = t->next, n++) {
             const cr_result_t *r = &t->call.result;
             crieur__result__init(&rs[n]);
             rs[n].job_id = t->job_id;
@@ -780,6 +783,14 @@ static int s_flush_results(cr_worker_t *w, cr_link_t *l, uint32_t credit)
                 rs[n].rate_remaining = r->rate.remaining;
                 rs[n].rate_reset_ms = r->rate.reset_ms;
             }
+            if (r->n_mentions) {
+                rs[n].n_mentions = r->n_mentions;
+                rs[n].mentions = r->mentions;
+            }
+            if (r->cursor_set) {
+                rs[n].cursor_set = 1;
+                rs[n].cursor = r->cursor ? r->cursor : (char *)"";
+            }
             if (r->access_token) {
                 Crieur__Credentials *c = &w->batch_cred[n];
                 crieur__credentials__init(c);
@@ -789,6 +800,8 @@ static int s_flush_results(cr_worker_t *w, cr_link_t *l, uint32_t credit)
                 rs[n].credentials = c;
             }
             rp[n] = &rs[n];
+            /* monitor results can be large: a batch stays well under a frame */
+            if (r->n_mentions) bytes += crieur__result__get_packed_size(&rs[n]);
         }
         Crieur__Envelope env = CRIEUR__ENVELOPE__INIT;
         Crieur__ResultBatch b = CRIEUR__RESULT_BATCH__INIT;
